@@ -1,0 +1,44 @@
+# The README's two commands: `make run` and `make test`.
+GO      ?= go
+PKGS    := ./...
+BIN     := bin
+FUZZTIME ?= 20s
+
+.PHONY: all build test check vet fmt-check cross unit fuzz run bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# test is what CI runs: formatting, vet, the darwin and windows builds, and
+# every test (fuzz seed corpora and testscripts included) under the race
+# detector.
+test: fmt-check vet cross unit
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+cross:
+	GOOS=darwin GOARCH=amd64 $(GO) build $(PKGS)
+	GOOS=darwin GOARCH=arm64 $(GO) build $(PKGS)
+	GOOS=windows GOARCH=amd64 $(GO) build $(PKGS)
+
+unit:
+	$(GO) test -race -timeout 15m $(PKGS)
+
+# fuzz runs each fuzz target for FUZZTIME.
+fuzz:
+	@for t in $$($(GO) test -list '^Fuzz' ./fuzz/ | grep '^Fuzz'); do \
+		echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./fuzz/ || exit 1; \
+	done
+
+run: build
+	$(BIN)/hsu validate -f examples/hsu.yaml
+
+clean:
+	rm -rf $(BIN)
