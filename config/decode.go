@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"fmt"
 	"math"
 	"reflect"
@@ -23,15 +24,15 @@ type nodeDecoder interface {
 type decoder struct {
 	errs   *ErrorList
 	files  map[*yaml.Node]string
-	pos    positions
+	pos    Positions
 	expand func(s string) (string, error)
 	// budget bounds the work on hostile input (alias bombs).
 	budget int
 }
 
-// positions remembers where each key path was written, so validation that
+// Positions remembers where each key path was written, so validation that
 // runs after decoding can still point at the line.
-type positions map[string]Pos
+type Positions map[string]Pos
 
 func (d *decoder) at(n *yaml.Node) Pos {
 	return Pos{File: d.files[n], Line: max(n.Line, 1), Col: max(n.Column, 1)}
@@ -67,8 +68,15 @@ type pair struct{ key, val *yaml.Node }
 
 // pairs lists a mapping's entries with YAML merge keys (<<) applied: keys
 // written in the mapping win over merged ones.
-func pairs(n *yaml.Node) []pair {
+func pairs(n *yaml.Node) []pair { return mergedPairs(n, map[*yaml.Node]bool{}) }
+
+// mergedPairs is pairs for a mapping reached through the merge sources in
+// expanded. A source merged already (twice in one list, or through an
+// earlier source) adds no key that is not set yet, so it is skipped: that
+// keeps chains of merges linear rather than exponential.
+func mergedPairs(n *yaml.Node, expanded map[*yaml.Node]bool) []pair {
 	n = resolve(n)
+	expanded[n] = true
 	var own, merged []pair
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -80,8 +88,8 @@ func pairs(n *yaml.Node) []pair {
 				srcs = v.Content
 			}
 			for _, s := range srcs {
-				if s = resolve(s); s != nil && s.Kind == yaml.MappingNode {
-					merged = append(merged, pairs(s)...)
+				if s = resolve(s); s != nil && s.Kind == yaml.MappingNode && !expanded[s] {
+					merged = append(merged, mergedPairs(s, expanded)...)
 				}
 			}
 			continue
@@ -153,6 +161,17 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, tag reflect
 		if nd, ok := v.Addr().Interface().(nodeDecoder); ok {
 			if !isNull(n) {
 				nd.decodeNode(d, n, path)
+			}
+			return
+		}
+		if tu, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok && v.Kind() != reflect.Pointer {
+			if isNull(n) {
+				return
+			}
+			if s, ok := d.scalarText(n, path, "a value"); ok {
+				if err := tu.UnmarshalText([]byte(s)); err != nil {
+					d.errorf(n, path, "%v", err)
+				}
 			}
 			return
 		}
@@ -414,7 +433,7 @@ func applyDefaults(v reflect.Value) {
 		fv := v.Field(f.index)
 		if def, ok := f.tag.Lookup("default"); ok {
 			n := defaultNode(def)
-			d := &decoder{errs: &ErrorList{}, files: map[*yaml.Node]string{}, pos: positions{}, expand: noExpand, budget: 1000}
+			d := &decoder{errs: &ErrorList{}, files: map[*yaml.Node]string{}, pos: Positions{}, expand: noExpand, budget: 1000}
 			d.decode(n, fv, f.key, f.tag)
 			if d.errs.len() > 0 {
 				panic(fmt.Sprintf("config: bad default for %s: %v", f.key, d.errs))
@@ -443,6 +462,14 @@ func defaultNode(text string) *yaml.Node {
 }
 
 func noExpand(s string) (string, error) { return s, nil }
+
+// RawNode keeps a YAML subtree undecoded, with its positions, for formats
+// that embed a config (a simulator scenario's inline config).
+type RawNode struct{ Node *yaml.Node }
+
+func (r *RawNode) decodeNode(d *decoder, n *yaml.Node, path string) { r.Node = n }
+
+func (RawNode) schema() map[string]any { return map[string]any{"type": "object"} }
 
 // StringList is one string or a list of strings.
 type StringList []string

@@ -14,14 +14,14 @@ import (
 // value is written out, so the output also shows the effective settings.
 func Marshal(cfg *Config) ([]byte, error) {
 	root := &yaml.Node{Kind: yaml.MappingNode}
-	root.Content = append(root.Content, strNode("version"), &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(cfg.Version)})
+	root.Content = append(root.Content, keyNode("version"), &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(cfg.Version)})
 	workers := &yaml.Node{Kind: yaml.MappingNode}
 	for _, name := range cfg.workerNames() {
 		w := *cfg.Workers[name]
 		w.Extends = nil
-		workers.Content = append(workers.Content, strNode(name), encodeValue(reflect.ValueOf(w)))
+		workers.Content = append(workers.Content, keyNode(name), encodeValue(reflect.ValueOf(w)))
 	}
-	root.Content = append(root.Content, strNode("workers"), workers)
+	root.Content = append(root.Content, keyNode("workers"), workers)
 	return yaml.Marshal(root)
 }
 
@@ -36,6 +36,12 @@ func (c *Config) workerNames() []string {
 func strNode(s string) *yaml.Node {
 	// $ is escaped so ${VAR} expansion on re-read gives back s.
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: strings.ReplaceAll(s, "$", "$$"), Style: styleFor(s)}
+}
+
+// keyNode is a mapping key. Keys are not ${VAR}-expanded when read, so
+// unlike strNode it is written as it is.
+func keyNode(s string) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s, Style: styleFor(s)}
 }
 
 func styleFor(s string) yaml.Style {
@@ -70,7 +76,7 @@ func encodeValue(v reflect.Value) *yaml.Node {
 				continue // reads back as the same zero value; keeps the output short
 			}
 			if c := encodeValue(fv); c != nil {
-				n.Content = append(n.Content, strNode(f.key), c)
+				n.Content = append(n.Content, keyNode(f.key), c)
 			}
 		}
 		return n
@@ -89,7 +95,7 @@ func encodeValue(v reflect.Value) *yaml.Node {
 			if c == nil {
 				c = &yaml.Node{Kind: yaml.MappingNode}
 			}
-			n.Content = append(n.Content, strNode(k), c)
+			n.Content = append(n.Content, keyNode(k), c)
 		}
 		return n
 	case reflect.Slice:

@@ -53,6 +53,11 @@ func (l *ErrorList) Error() string {
 }
 
 func (l *ErrorList) add(e Error) {
+	if len(l.Errs) >= 10*MaxErrors {
+		// Hostile input can produce errors without end; keep the work bounded.
+		l.Dropped++
+		return
+	}
 	for _, o := range l.Errs {
 		if o == e {
 			return
@@ -82,7 +87,7 @@ func (l *ErrorList) finish() error {
 		return a.Msg < b.Msg
 	})
 	if len(l.Errs) > MaxErrors {
-		l.Dropped = len(l.Errs) - MaxErrors
+		l.Dropped += len(l.Errs) - MaxErrors
 		l.Errs = l.Errs[:MaxErrors]
 	}
 	return l

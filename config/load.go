@@ -61,6 +61,59 @@ func Load(path string, opts Options) (*Config, error) {
 // Parse is Load for a file already read; path names it in errors and
 // anchors relative paths.
 func Parse(path string, data []byte, opts Options) (*Config, error) {
+	l := newLoader(opts)
+	var cfg *Config
+	if root := l.parseFile(path, data); root != nil {
+		cfg = l.build(path, root)
+	}
+	if err := l.errs.finish(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// ParseNode is Parse for a config that is part of another YAML document
+// (a simulator scenario's inline config): errors point into file.
+func ParseNode(file string, root *yaml.Node, opts Options) (*Config, error) {
+	l := newLoader(opts)
+	l.mark(file, root)
+	var cfg *Config
+	if root = resolve(root); isNull(root) || root.Kind != yaml.MappingNode {
+		l.errs.add(Error{Pos: Pos{file, max(root.Line, 1), max(root.Column, 1)}, Msg: "expected a config mapping"})
+	} else {
+		cfg = l.build(file, root)
+	}
+	if err := l.errs.finish(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// DecodeNode decodes n into v (a pointer to a struct tagged like Config)
+// with the same strictness and ${VAR} expansion as a config file.
+// The returned Positions locate each key path for later semantic errors.
+func DecodeNode(file string, n *yaml.Node, v any, lookupEnv func(string) (string, bool)) (Positions, error) {
+	l := newLoader(Options{LookupEnv: lookupEnv})
+	l.mark(file, n)
+	l.dec.pos[""] = l.dec.at(resolve(n))
+	rv := reflect.ValueOf(v).Elem()
+	applyDefaults(rv)
+	l.dec.decode(n, rv, "", "")
+	return l.dec.pos, l.errs.finish()
+}
+
+// Errorf builds a positioned Error for a key path recorded in p.
+func (p Positions) Errorf(path, format string, args ...any) Error {
+	return Error{Pos: p.Near(path), Path: path, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Add records e in the list (for callers building their own ErrorList).
+func (l *ErrorList) Add(e Error) { l.add(e) }
+
+// Err returns the list sorted and capped, or nil when it is empty.
+func (l *ErrorList) Err() error { return l.finish() }
+
+func newLoader(opts Options) *loader {
 	opts.fill()
 	l := &loader{
 		opts:      opts,
@@ -69,14 +122,11 @@ func Parse(path string, data []byte, opts Options) (*Config, error) {
 		loading:   map[string]bool{},
 		templates: map[string]entry{},
 		workers:   map[string]entry{},
+		merged:    map[[2]*yaml.Node]*yaml.Node{},
 	}
-	l.dec = &decoder{errs: l.errs, files: l.files, pos: positions{}, budget: 200000,
+	l.dec = &decoder{errs: l.errs, files: l.files, pos: Positions{}, budget: 200000,
 		expand: func(s string) (string, error) { return Expand(s, opts.LookupEnv) }}
-	cfg := l.load(path, data)
-	if err := l.errs.finish(); err != nil {
-		return nil, err
-	}
-	return cfg, nil
+	return l
 }
 
 // entry is a named mapping (a worker or template) and where it was written.
@@ -98,13 +148,11 @@ type loader struct {
 	tmplOrder []string
 	workers   map[string]entry
 	order     []string
+	merged    map[[2]*yaml.Node]*yaml.Node // memo of mergeNodes
 }
 
-func (l *loader) load(path string, data []byte) *Config {
-	root := l.parseFile(path, data)
-	if root == nil {
-		return nil
-	}
+// build turns the main file's root mapping into a validated Config.
+func (l *loader) build(path string, root *yaml.Node) *Config {
 	l.root = root
 	l.dec.pos[""] = l.dec.at(root)
 	l.collect(path, root, true)
@@ -133,6 +181,8 @@ func (l *loader) load(path string, data []byte) *Config {
 		n := l.resolveTemplate(name, resolved, nil)
 		w := &Worker{}
 		applyDefaults(reflect.ValueOf(w).Elem())
+		// Errors about the template as a whole point at its name.
+		l.dec.remember("templates."+name, l.templates[name].key)
 		if n != nil {
 			l.dec.decode(n, reflect.ValueOf(w).Elem(), "templates."+name, "")
 		}
@@ -149,19 +199,25 @@ func (l *loader) load(path string, data []byte) *Config {
 		if !validName(name) {
 			l.dec.errorf(e.key, path, "invalid worker name: use letters, digits, '_', '-' and '.', starting with a letter or digit")
 		}
+		// Errors about the worker as a whole (no command, say) point at its
+		// name, not at its first key or at whatever defaults it inherits.
+		l.dec.remember(path, e.key)
 		n := resolve(e.val)
+		bad := false
 		if !isNull(n) && n.Kind != yaml.MappingNode {
 			l.dec.errorf(n, path, "expected a mapping, got %s", kindName(n))
-			continue
+			// It is still defined, so that the rest of the config is not
+			// judged as if it were missing ("no workers", "unknown worker").
+			n, bad = nil, true
 		}
 		merged := l.defaults
 		for _, t := range l.extendsOf(n, path) {
 			tn := l.resolveTemplate(t, resolved, nil)
 			if tn != nil {
-				merged = mergeNodes(merged, tn)
+				merged = l.mergeNodes(merged, tn)
 			}
 		}
-		merged = mergeNodes(merged, n)
+		merged = l.mergeNodes(merged, n)
 		w := &Worker{}
 		applyDefaults(reflect.ValueOf(w).Elem())
 		before := l.errs.len()
@@ -172,7 +228,7 @@ func (l *loader) load(path string, data []byte) *Config {
 		cfg.Workers[name] = w
 		cfg.Order = append(cfg.Order, name)
 		l.resolvePaths(e.file, w)
-		if l.errs.len() > before {
+		if bad || l.errs.len() > before {
 			dirty[name] = true
 		}
 	}
@@ -180,7 +236,7 @@ func (l *loader) load(path string, data []byte) *Config {
 	if l.errs.len() == 0 {
 		if l.opts.Platform != nil {
 			l.opts.Platform.Check(cfg, func(path, msg string) {
-				l.errs.add(Error{Pos: cfg.pos.near(path), Path: path, Msg: msg})
+				l.errs.add(Error{Pos: cfg.pos.Near(path), Path: path, Msg: msg})
 			})
 		}
 	}
@@ -207,20 +263,11 @@ func (l *loader) parseFile(path string, data []byte) *yaml.Node {
 		l.errs.add(yamlError(path, err))
 		return nil
 	}
-	var mark func(n *yaml.Node, depth int)
-	mark = func(n *yaml.Node, depth int) {
-		if n == nil || depth > 10000 {
-			return
-		}
-		if _, done := l.files[n]; done {
-			return
-		}
-		l.files[n] = path
-		for _, c := range n.Content {
-			mark(c, depth+1)
-		}
+	before := l.errs.len()
+	l.mark(path, &doc)
+	if l.errs.len() > before {
+		return nil // an alias cycle: the rest would only be follow-on errors
 	}
-	mark(&doc, 0)
 	root := resolve(&doc)
 	if isNull(root) {
 		l.errs.add(Error{Pos: Pos{path, 1, 1}, Msg: "empty config file"})
@@ -233,19 +280,69 @@ func (l *loader) parseFile(path string, data []byte) *yaml.Node {
 	return root
 }
 
+// mark records that every node under n was read from path. It also
+// reports each alias to a node that contains it (a: &x {b: *x}): the YAML
+// parser allows them, but they make the document infinite, so it replaces
+// them with null to keep every later walk finite.
+func (l *loader) mark(path string, n *yaml.Node) {
+	inside := map[*yaml.Node]bool{}
+	var walk func(n *yaml.Node, depth int)
+	walk = func(n *yaml.Node, depth int) {
+		if n == nil || depth > 10000 {
+			return
+		}
+		if _, done := l.files[n]; done {
+			return
+		}
+		l.files[n] = path
+		if n.Kind == yaml.AliasNode && inside[n.Alias] {
+			l.dec.errorf(n, "", "alias *%s refers to a node that contains it", n.Value)
+			n.Kind, n.Tag, n.Alias = yaml.ScalarNode, "!!null", nil
+			return
+		}
+		inside[n] = true
+		for _, c := range n.Content {
+			walk(c, depth+1)
+		}
+		delete(inside, n)
+	}
+	walk(n, 0)
+}
+
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlParserProblems are the messages of the YAML parser, as opposed to its
+// scanner. go.yaml.in/yaml/v3 reports the parser's line numbers 0-based (and
+// leaves out "line 0") but the scanner's 1-based (decode.go, parser.fail),
+// so these need one added.
+var yamlParserProblems = map[string]bool{
+	"did not find expected <stream-start>":   true,
+	"did not find expected <document start>": true,
+	"did not find expected node content":     true,
+	"did not find expected key":              true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"found undefined tag handle":             true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found duplicate %TAG directive":         true,
+}
 
 // yamlError turns a syntax error of the YAML parser into a positioned Error.
 func yamlError(path string, err error) Error {
 	msg := err.Error()
-	line := 1
+	line := 0
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		fmt.Sscan(m[1], &line)
 		msg = m[2]
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
-	return Error{Pos: Pos{path, line, 1}, Msg: "YAML syntax: " + msg}
+	if yamlParserProblems[msg] {
+		line++
+	}
+	return Error{Pos: Pos{path, max(line, 1), 1}, Msg: "YAML syntax: " + msg}
 }
 
 var topKeys = fieldsOf(reflect.TypeOf(Config{}))
@@ -253,9 +350,13 @@ var topKeys = fieldsOf(reflect.TypeOf(Config{}))
 // collect reads the top-level keys of one file; included files may add
 // workers, templates and further includes.
 func (l *loader) collect(path string, root *yaml.Node, main bool) {
-	l.loading[path] = true
-	defer delete(l.loading, path)
+	l.loading[fileKey(path)] = true
+	defer delete(l.loading, fileKey(path))
 	seen := map[string]*yaml.Node{}
+	// Includes are read after this file's own keys, wherever include is
+	// written, so a file's workers come before those it includes (Order)
+	// and a name defined twice is reported in the included file.
+	var includes *yaml.Node
 	for _, p := range pairs(root) {
 		if !l.dec.checkKey(p.key, "", seen) {
 			continue
@@ -282,13 +383,25 @@ func (l *loader) collect(path string, root *yaml.Node, main bool) {
 			}
 			l.defaults = v
 		case "include":
-			l.include(path, v)
+			includes = v
 		case "templates":
 			l.named(v, "templates", path, l.templates, &l.tmplOrder)
 		case "workers":
 			l.named(v, "workers", path, l.workers, &l.order)
 		}
 	}
+	if includes != nil {
+		l.include(path, includes)
+	}
+}
+
+// fileKey names a file for include cycle detection, so "./hsu.yaml",
+// "hsu.yaml" and its absolute path are the same file.
+func fileKey(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return filepath.Clean(path)
 }
 
 func (l *loader) named(n *yaml.Node, section, file string, into map[string]entry, order *[]string) {
@@ -341,7 +454,7 @@ func (l *loader) include(from string, n *yaml.Node) {
 		}
 		sort.Strings(matches)
 		for _, m := range matches {
-			if l.loading[m] {
+			if l.loading[fileKey(m)] {
 				l.dec.errorf(at, "include", "include cycle: %s includes %s, which is already being loaded", from, m)
 				continue
 			}
@@ -405,10 +518,10 @@ func (l *loader) resolveTemplate(name string, done map[string]*yaml.Node, stack 
 	for _, parent := range l.extendsOf(n, "templates."+name) {
 		pn := l.resolveTemplate(parent, done, append(stack, name))
 		if pn != nil {
-			merged = mergeNodes(merged, pn)
+			merged = l.mergeNodes(merged, pn)
 		}
 	}
-	merged = mergeNodes(merged, n)
+	merged = l.mergeNodes(merged, n)
 	done[name] = merged
 	return merged
 }
@@ -431,7 +544,7 @@ func mapValue(n *yaml.Node, key string) *yaml.Node {
 // other value of over replaces base (lists replace, they do not append).
 // The result shares the input nodes, so positions still point into the
 // file each value came from.
-func mergeNodes(base, over *yaml.Node) *yaml.Node {
+func (l *loader) mergeNodes(base, over *yaml.Node) *yaml.Node {
 	base, over = resolve(base), resolve(over)
 	if isNull(over) {
 		return base
@@ -439,7 +552,17 @@ func mergeNodes(base, over *yaml.Node) *yaml.Node {
 	if isNull(base) || base.Kind != yaml.MappingNode || over.Kind != yaml.MappingNode {
 		return over
 	}
+	// Aliases make the input a graph that can share a subtree many times
+	// over; merging each pair once keeps hostile input from taking
+	// exponential time.
+	memo := [2]*yaml.Node{base, over}
+	if out, ok := l.merged[memo]; ok {
+		return out
+	}
 	out := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: over.Line, Column: over.Column}
+	// Errors at the merged mapping (a missing required key) name over's file.
+	l.files[out] = l.files[over]
+	l.merged[memo] = out
 	overPairs := pairs(over)
 	idx := map[string]int{}
 	for i, p := range overPairs {
@@ -451,7 +574,7 @@ func mergeNodes(base, over *yaml.Node) *yaml.Node {
 	for _, bp := range pairs(base) {
 		if i, ok := idx[bp.key.Value]; ok {
 			used[i] = true
-			out.Content = append(out.Content, overPairs[i].key, mergeNodes(bp.val, overPairs[i].val))
+			out.Content = append(out.Content, overPairs[i].key, l.mergeNodes(bp.val, overPairs[i].val))
 			continue
 		}
 		out.Content = append(out.Content, bp.key, bp.val)
@@ -491,7 +614,7 @@ func (l *loader) resolvePaths(file string, w *Worker) {
 }
 
 // near returns the position of path, or of its closest recorded ancestor.
-func (p positions) near(path string) Pos {
+func (p Positions) Near(path string) Pos {
 	for {
 		if pos, ok := p[path]; ok {
 			return pos
@@ -506,4 +629,15 @@ func (p positions) near(path string) Pos {
 		return pos
 	}
 	return Pos{Line: 1, Col: 1}
+}
+
+// ParseYAML parses one YAML document, for other file formats built on the
+// config decoder (simulator scenarios). Errors are an *ErrorList.
+func ParseYAML(path string, data []byte) (*yaml.Node, error) {
+	l := newLoader(Options{})
+	root := l.parseFile(path, data)
+	if err := l.errs.finish(); err != nil {
+		return nil, err
+	}
+	return root, nil
 }

@@ -38,6 +38,11 @@ var varString = map[string]any{"type": "string", "pattern": `\$\{[A-Za-z_][A-Za-
 
 func (g *schemaGen) typeSchema(t reflect.Type) map[string]any {
 	if reflect.PointerTo(t).Implements(nodeType) {
+		// Its schema refers to its element's definition by name (DependsOn
+		// to Dependency); nothing else may generate that definition.
+		if (t.Kind() == reflect.Map || t.Kind() == reflect.Slice) && t.Elem().Kind() == reflect.Struct {
+			g.typeSchema(t.Elem())
+		}
 		return reflect.New(t).Interface().(nodeDecoder).schema()
 	}
 	if reflect.PointerTo(t).Implements(scalarType) {

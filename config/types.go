@@ -26,7 +26,7 @@ type Config struct {
 	// first, then includes), for output that follows the file.
 	Order []string `yaml:"-"`
 	// pos maps key paths to their position, for validation errors.
-	pos positions
+	pos Positions
 }
 
 // Worker types.
@@ -222,20 +222,25 @@ type Resources struct {
 	MonitorInterval Duration     `yaml:"monitor_interval" doc:"How often usage is sampled." default:"5s"`
 }
 
-// MemoryLimit: max is a hard limit enforced by the OS where it can (an
-// exceeding instance is OOM-killed and reported as OOM); policy applies
-// when a sample crosses max before the OS acts, or where it cannot.
+// MemoryLimit: what happens at max depends on policy. immediate_kill
+// (the default) is a hard limit the kernel enforces (cgroup memory.max): the
+// instance is OOM-killed, reported as OOMKilled and restarted under the
+// resource trigger as its restart policy says. throttle sets a soft kernel
+// limit (memory.high) that reclaims without killing. restart,
+// graceful_shutdown, log and alert are applied by hsu when a sample reaches
+// max, so the instance can shut down cleanly; usage may overshoot by up to
+// one monitor_interval of growth.
 type MemoryLimit struct {
-	Max    Size   `yaml:"max" doc:"Hard limit."`
+	Max    Size   `yaml:"max" doc:"The limit; see policy for who enforces it."`
 	Warn   Size   `yaml:"warn" doc:"Soft threshold: crossing it is logged and emitted as an event; must be below max."`
-	Policy string `yaml:"policy" doc:"What to do when usage reaches max." enum:"log|alert|throttle|restart|graceful_shutdown|immediate_kill" default:"restart"`
+	Policy string `yaml:"policy" doc:"At max: immediate_kill: kernel OOM kill (hard limit), then the restart policy applies; restart: hsu restarts it gracefully; graceful_shutdown: hsu stops it gracefully; throttle: kernel reclaim (memory.high), no kill; log/alert: only report." enum:"log|alert|throttle|restart|graceful_shutdown|immediate_kill" default:"immediate_kill"`
 }
 
 // CPULimit is in cores.
 type CPULimit struct {
 	Max    Cores  `yaml:"max" doc:"Cores (1.5), millicores (500m) or percent of a core (150%)."`
 	Warn   Cores  `yaml:"warn" doc:"Soft threshold; must be below max."`
-	Policy string `yaml:"policy" doc:"What to do at max; throttle uses the OS's CPU quota." enum:"log|alert|throttle|restart|graceful_shutdown|immediate_kill" default:"throttle"`
+	Policy string `yaml:"policy" doc:"At max: throttle: the OS's CPU quota caps usage (never kills); restart/graceful_shutdown/immediate_kill/log/alert: applied by hsu when a sample's average reaches max." enum:"log|alert|throttle|restart|graceful_shutdown|immediate_kill" default:"throttle"`
 }
 
 // PidsLimit limits the number of tasks.

@@ -15,12 +15,12 @@ type checker struct {
 }
 
 func (c *checker) errorf(path, format string, args ...any) {
-	c.errs.add(Error{Pos: c.cfg.pos.near(path), Path: path, Msg: fmt.Sprintf(format, args...)})
+	c.errs.add(Error{Pos: c.cfg.pos.Near(path), Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 // Position returns where a key path was written (or its nearest parent), for
 // errors found after loading, such as a platform check or a reload diff.
-func (c *Config) Position(path string) Pos { return c.pos.near(path) }
+func (c *Config) Position(path string) Pos { return c.pos.Near(path) }
 
 // validate checks what the decoder cannot see: relations between keys and
 // between workers.

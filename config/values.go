@@ -38,8 +38,8 @@ func (d *Duration) parseScalar(s string) error {
 
 func (Duration) schema() map[string]any {
 	return map[string]any{
-		"type":    []string{"string", "number"},
-		"pattern": `^\s*-?([0-9]+(\.[0-9]*)?|\.[0-9]+)(d|h|m|s|ms|us|µs|ns)?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(h|m|s|ms|us|µs|ns))*\s*$`,
+		"type":     []string{"string", "number"},
+		"pattern":  `^\s*-?([0-9]+(\.[0-9]*)?|\.[0-9]+)(d|h|m|s|ms|us|µs|ns)?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(h|m|s|ms|us|µs|ns))*\s*$`,
 		"examples": []string{"10s", "1m30s", "7d", "2"},
 	}
 }

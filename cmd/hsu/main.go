@@ -3,8 +3,10 @@ package main
 
 import (
 	"os"
+
+	"github.com/hsu-run/hsu/internal/cli"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(cli.Run(os.Args[1:], os.Stdout, os.Stderr))
 }

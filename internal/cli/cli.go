@@ -1,4 +1,7 @@
-package main
+// Package cli is the hsu command line: the subcommands, their flags and
+// their output. It lives outside cmd/hsu so tests (testscripts) can run the
+// real CLI in-process.
+package cli
 
 import (
 	"errors"
@@ -36,7 +39,9 @@ const (
 	exitUsage   = 2
 )
 
-func run(args []string, out, errOut io.Writer) int {
+// Run runs the hsu command line with args (without the program name) and
+// returns the process exit code.
+func Run(args []string, out, errOut io.Writer) int {
 	if len(args) == 0 {
 		usage(errOut)
 		return exitUsage
@@ -140,7 +145,8 @@ func cmdHelp(args []string, out, errOut io.Writer) int {
 	return commands[args[0]].run([]string{"-h"}, out, out)
 }
 
-// Version is set at build time with -ldflags "-X main.Version=...".
+// Version is set at build time with
+// -ldflags "-X github.com/hsu-run/hsu/internal/cli.Version=...".
 var Version = ""
 
 func cmdVersion(args []string, out, errOut io.Writer) int {

@@ -1,0 +1,419 @@
+package engine
+
+import (
+	"sort"
+	"time"
+
+	"github.com/hsu-run/hsu/config"
+)
+
+// Rand is the engine's only source of randomness (back-off jitter). The
+// driver injects it seeded, so the simulator replays exactly.
+type Rand interface {
+	Float64() float64
+}
+
+// Engine is the supervisor state machine. It is not safe for concurrent
+// use: one goroutine (the driver) steps it.
+type Engine struct {
+	cfg       *config.Config
+	workers   map[string]*worker
+	order     []*worker // config order; reload appends
+	rnd       Rand
+	now       time.Duration
+	out       []Action
+	nextGen   uint64
+	nextTimer uint64
+	started   bool
+	shutdown  bool
+	exitSent  bool
+	// pending counts replicas in Pending, so settle skips the dependency
+	// scan on the hot path when nothing waits.
+	pending int
+	dirty   bool // a transition happened this step
+	// Bugs records illegal transitions; the tests require it to stay empty.
+	Bugs []string
+}
+
+// worker is one configured worker and its replicas.
+type worker struct {
+	name   string
+	spec   *config.Worker
+	probes [numProbes]*config.Probe
+	deps   []string // dependency names, sorted
+	slots  []*slot // slots[i] is replica i+1; may be longer than desired while scaling down
+	// desired is the replica count wanted now (spec.Replicas, or scale).
+	desired int
+	// removed: dropped by a reload; it goes once its replicas have stopped.
+	removed bool
+}
+
+// New creates an engine for cfg. Nothing happens until the first event,
+// which must be EvStart.
+func New(cfg *config.Config, rnd Rand) *Engine {
+	e := &Engine{cfg: cfg, workers: map[string]*worker{}, rnd: rnd, nextGen: 1, nextTimer: 1, out: make([]Action, 0, 64)}
+	for _, name := range cfg.Order {
+		e.addWorker(name, cfg.Workers[name])
+	}
+	return e
+}
+
+func (e *Engine) addWorker(name string, spec *config.Worker) *worker {
+	w := &worker{name: name}
+	e.setSpec(w, spec)
+	w.desired = spec.Replicas
+	for i := 1; i <= w.desired; i++ {
+		w.slots = append(w.slots, newSlot(w, i))
+	}
+	e.workers[name] = w
+	e.order = append(e.order, w)
+	return w
+}
+
+func (e *Engine) setSpec(w *worker, spec *config.Worker) {
+	w.spec = spec
+	w.deps = w.deps[:0]
+	for name := range spec.DependsOn {
+		w.deps = append(w.deps, name)
+	}
+	sort.Strings(w.deps)
+	w.probes = [numProbes]*config.Probe{spec.Health.Startup, spec.Health.Readiness, spec.Health.Liveness}
+	if spec.Type == config.TypeIntegrated && w.probes[ProbeReadiness] == nil {
+		// Integrated workers speak gRPC health on the socket hsu hands them.
+		w.probes[ProbeReadiness] = &config.Probe{GRPC: &config.GRPCProbe{}, Period: config.Duration(10 * time.Second),
+			Timeout: config.Duration(time.Second), SuccessThreshold: 1, FailureThreshold: 3}
+	}
+}
+
+// Now is the time of the last event.
+func (e *Engine) Now() time.Duration { return e.now }
+
+// Step applies one event and returns the actions it causes. The returned
+// slice is reused by the next Step.
+func (e *Engine) Step(ev Event) []Action {
+	e.out = e.out[:0]
+	if ev.At > e.now {
+		e.now = ev.At
+	}
+	switch ev.Kind {
+	case EvStart:
+		e.start(ev.Recovered)
+	case EvSpawned:
+		if s := e.current(ev.H); s != nil {
+			s.spawned(e, ev.PID)
+		} else if ev.PID > 0 {
+			// A spawn for an instance we no longer want (cannot happen
+			// unless the driver is confused): never leak the process.
+			e.emit(Action{Kind: ActKill, H: ev.H, PID: ev.PID})
+		}
+	case EvSpawnFailed:
+		if s := e.current(ev.H); s != nil {
+			s.spawnFailed(e, ev.Err)
+		}
+	case EvExited:
+		if s := e.current(ev.H); s != nil && s.inst.alive {
+			s.exited(e, ev)
+		}
+	case EvTimer:
+		if s := e.slotOf(ev.Timer.H); s != nil && s.timers[ev.Timer.Kind] == ev.Timer.ID {
+			s.timers[ev.Timer.Kind] = 0
+			s.timer(e, ev.Timer.Kind)
+		}
+	case EvProbe:
+		if s := e.current(ev.H); s != nil {
+			s.probeResult(e, ev.Probe, ev.OK)
+		}
+	case EvSample:
+		if s := e.current(ev.H); s != nil && s.inst.alive {
+			s.sample(e, ev.Usage)
+		}
+	case EvLogReady:
+		if s := e.current(ev.H); s != nil && s.inst.alive && !s.inst.logReady {
+			s.inst.logReady = true
+			e.dirty = true
+		}
+	case EvVerified:
+		if s := e.current(ev.H); s != nil && s.state == Unknown {
+			s.verified(e, ev.OK)
+		}
+	case EvAdopted:
+		if s := e.current(ev.H); s != nil {
+			s.adopted(e, ev)
+		}
+	case EvDone:
+		if ev.Err != "" {
+			e.emit(Action{Kind: ActNotice, H: ev.H, Reason: Reason{Kind: RProbeError, Text: ev.Done.String() + " failed: " + ev.Err}})
+		}
+	case EvCommand:
+		e.command(ev.Cmd)
+	case EvReload:
+		e.reload(ev.Config, 0)
+	}
+	e.settle()
+	return e.out
+}
+
+// current returns the slot whose current instance is h, or nil when h is
+// stale (an older generation, a removed worker or replica).
+func (e *Engine) current(h Handle) *slot {
+	s := e.slotOf(h)
+	if s == nil || s.inst.gen != h.Gen || h.Gen == 0 {
+		return nil
+	}
+	return s
+}
+
+func (e *Engine) slotOf(h Handle) *slot {
+	w := e.workers[h.Worker]
+	if w == nil || h.Replica < 1 || h.Replica > len(w.slots) {
+		return nil
+	}
+	return w.slots[h.Replica-1]
+}
+
+func (e *Engine) emit(a Action) { e.out = append(e.out, a) }
+
+func (e *Engine) newGen() uint64 {
+	g := e.nextGen
+	e.nextGen++
+	return g
+}
+
+// start begins supervision: recovered instances are verified, every other
+// replica waits for its dependencies.
+func (e *Engine) start(rec []Recovered) {
+	if e.started {
+		return
+	}
+	e.started = true
+	for _, r := range rec {
+		if r.H.Gen >= e.nextGen {
+			e.nextGen = r.H.Gen + 1
+		}
+	}
+	adopted := map[*slot]bool{}
+	for _, r := range rec {
+		s := e.slotOf(r.H)
+		if r.PID == 0 {
+			// A replica that must stay down across hsu restarts.
+			if s != nil && !adopted[s] && (r.State == Stopped || r.State == Exited || r.State == Failed) {
+				adopted[s] = true
+				s.userStopped = r.UserStopped
+				s.everStarted = true
+				e.transition(s, r.State, Reason{Kind: RRecovered})
+			}
+			continue
+		}
+		if s == nil || r.H.Replica > s.w.desired || s.w.spec.Type == config.TypeUnmanaged || adopted[s] {
+			// Ours, but no longer wanted. PID 0: kill what is left of the
+			// instance by its handle (cgroup), never by a PID that may have
+			// been reused while hsu was down.
+			e.emit(Action{Kind: ActKill, H: r.H})
+			continue
+		}
+		adopted[s] = true
+		s.recover(e, r)
+	}
+	for _, w := range e.order {
+		for _, s := range w.slots {
+			if !adopted[s] {
+				if s.userStopped {
+					e.transition(s, Stopped, Reason{Kind: RCommand, Text: "stop"})
+				} else {
+					s.toPending(e, Reason{Kind: RDefined})
+				}
+			}
+		}
+	}
+}
+
+// settle runs after every event: it starts replicas whose dependencies are
+// now met, advances a shutdown, and drops replicas removed by scale-down.
+func (e *Engine) settle() {
+	for e.dirty {
+		e.dirty = false
+		if e.pending > 0 && !e.shutdown {
+			e.startPending()
+		}
+		if e.shutdown {
+			e.advanceShutdown()
+		}
+		e.trim()
+	}
+}
+
+// startPending spawns each pending replica whose dependencies are met.
+func (e *Engine) startPending() {
+	for _, w := range e.order {
+		for _, s := range w.slots {
+			if s.state != Pending {
+				continue
+			}
+			if dep, cond, ok := e.depsMet(w); ok {
+				s.launch(e, Reason{Kind: RDepsMet})
+			} else if s.reason.Kind != RWaitingDep || s.reason.Text != dep || s.reason.Trigger != cond {
+				// Show what it waits for; the state stays pending.
+				s.reason = Reason{Kind: RWaitingDep, Text: dep, Trigger: cond}
+				e.emit(Action{Kind: ActNotice, H: s.handle(), Reason: s.reason})
+			}
+		}
+	}
+}
+
+// depsMet reports whether every dependency of w meets its condition, or
+// names the first one that does not.
+func (e *Engine) depsMet(w *worker) (string, string, bool) {
+	for _, name := range w.deps {
+		cond := w.spec.DependsOn[name].Condition
+		d := e.workers[name]
+		if d == nil || d.removed {
+			continue // removed by a reload: nothing left to wait for
+		}
+		if !e.condition(d, cond) {
+			return name, cond, false
+		}
+	}
+	return "", "", true
+}
+
+// condition evaluates a dependency condition over all replicas of d.
+func (e *Engine) condition(d *worker, cond string) bool {
+	for i := 0; i < d.desired && i < len(d.slots); i++ {
+		s := d.slots[i]
+		ok := false
+		switch cond {
+		case config.CondStarted:
+			ok = s.everStarted
+		case config.CondHealthy:
+			ok = s.state == Ready || (s.state == Running && d.probes[ProbeReadiness] == nil)
+		case config.CondCompleted:
+			ok = s.state == Exited
+		case config.CondCompletedSuccessfully:
+			ok = s.state == Exited && s.lastSuccess
+		case config.CondLogReady:
+			ok = s.inst.alive && s.inst.logReady
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// advanceShutdown stops each worker once none of its dependents has a live
+// replica, so dependencies stop after the workers that need them.
+func (e *Engine) advanceShutdown() {
+	all := true
+	for _, w := range e.order {
+		if e.hasLive(w) || (len(w.slots) > 0 && !e.allFinal(w)) {
+			all = false
+		}
+		if e.dependentsLive(w) {
+			continue
+		}
+		for _, s := range w.slots {
+			if s.state.Live() || s.inst.spawning || s.state == Pending || s.state == Backoff {
+				s.stop(e, afterStop, Reason{Kind: RShutdown})
+			}
+		}
+	}
+	if all && !e.exitSent {
+		e.exitSent = true
+		e.emit(Action{Kind: ActExit})
+	}
+}
+
+func (e *Engine) hasLive(w *worker) bool {
+	for _, s := range w.slots {
+		if s.state.Live() || s.inst.alive {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) allFinal(w *worker) bool {
+	for _, s := range w.slots {
+		if s.state != Stopped && s.state != Exited && s.state != Failed {
+			return false
+		}
+	}
+	return true
+}
+
+// dependentsLive reports whether any worker depending on w still runs.
+func (e *Engine) dependentsLive(w *worker) bool {
+	for _, o := range e.order {
+		if _, ok := o.spec.DependsOn[w.name]; ok && o != w && e.hasLive(o) {
+			return true
+		}
+	}
+	return false
+}
+
+// trim drops stopped replicas above the desired count (scale down), and
+// removed workers once they are fully stopped.
+func (e *Engine) trim() {
+	for i := 0; i < len(e.order); i++ {
+		w := e.order[i]
+		for len(w.slots) > w.desired {
+			last := w.slots[len(w.slots)-1]
+			if last.state.Live() || last.inst.alive {
+				break
+			}
+			last.disarmAll(e)
+			if last.state == Pending {
+				e.pending--
+			}
+			w.slots = w.slots[:len(w.slots)-1]
+		}
+		if w.removed && len(w.slots) == 0 {
+			delete(e.workers, w.name)
+			e.order = append(e.order[:i], e.order[i+1:]...)
+			i--
+		}
+	}
+}
+
+// transition changes a replica's state and reports it.
+func (e *Engine) transition(s *slot, to State, r Reason) {
+	from := s.state
+	if !legal[from][to] && !(from == to) {
+		e.Bugs = append(e.Bugs, s.w.name+": illegal transition "+from.String()+" -> "+to.String()+" ("+r.String()+")")
+	}
+	if from == Pending {
+		e.pending--
+	}
+	if to == Pending {
+		e.pending++
+	}
+	s.state, s.reason, s.since = to, r, e.now
+	e.dirty = true
+	e.emit(Action{Kind: ActTransition, H: s.handle(), From: from, To: to, Reason: r})
+}
+
+// legal is the table of allowed state changes; anything else is recorded
+// in Bugs.
+var legal = func() [numStates][numStates]bool {
+	var t [numStates][numStates]bool
+	allow := func(from State, to ...State) {
+		for _, x := range to {
+			t[from][x] = true
+		}
+	}
+	allow(Pending, Pending, Starting, Stopped)
+	allow(Starting, Running, Stopping, Backoff, Exited, Failed, Stopped, Starting)
+	allow(Running, Ready, Stopping, Backoff, Exited, Failed, Starting, Stopped)
+	allow(Ready, Running, Stopping, Backoff, Exited, Failed, Starting, Stopped)
+	allow(Stopping, Stopped, Starting, Backoff, Failed, Exited)
+	allow(Stopped, Pending, Starting, Stopped, Exited, Failed) // exited/failed: restored after an hsu restart
+	allow(Backoff, Starting, Stopped, Failed, Pending)
+	allow(Exited, Pending, Starting, Stopped)
+	allow(Failed, Pending, Starting, Stopped)
+	allow(Unknown, Running, Ready, Stopping, Backoff, Exited, Failed, Stopped, Starting)
+	return t
+}()
+
+// Legal reports whether the engine may move a replica from one state to
+// another (exported for the property tests).
+func Legal(from, to State) bool { return from == to || legal[from][to] }

@@ -1,0 +1,147 @@
+package engine
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// ReasonKind classifies why a transition happened. Reasons are structured,
+// not formatted strings, so the engine's hot path allocates nothing; String
+// renders them for people.
+type ReasonKind uint8
+
+const (
+	RNone            ReasonKind = iota
+	RDefined                    // the worker was defined (start of supervision, reload, scale up)
+	RWaitingDep                 // Text: dependency, Trigger: condition
+	RDepsMet                    // dependencies reached their conditions
+	RSpawning                   // a spawn was requested
+	RSpawnFailed                // Text: errno; will retry
+	RSpawnImpossible            // Text: errno; permanent (ENOENT, EACCES, ...)
+	RStarted                    // ran past start_seconds (and startup probe)
+	RReadinessPassed            //
+	RReadinessFailed            //
+	RLivenessFailed             // N consecutive failures
+	RStartupFailed              // N consecutive failures
+	RExited                     // Code
+	RSignalled                  // Signal
+	ROOM                        // killed by the OOM killer / memory limit
+	RBackoff                    // D: delay, N: restart number, Trigger
+	RBudget                     // N restarts within D, Trigger
+	RCommand                    // Text: verb
+	RShutdown                   // hsu is shutting down
+	RResource                   // Text: resource, Trigger: policy, N: value, D unused
+	RResourceWarn               // Text: resource, N: value
+	RStopTimeout                // the stop timeout passed; the group was killed
+	RRecovered                  // adopted after an hsu restart, verifying
+	RVerified                   // recovered instance verified
+	RVerifyFailed               // recovered instance gone or not ours
+	RAdopted                    // unmanaged process adopted (N: pid)
+	RAdoptFailed                // Text: why
+	RReload                     // config changed
+	RRemoved                    // worker or replica removed by reload or scale
+	RProbeError                 // Text: an action failed (signal, kill, ...)
+	RBackoffDone                // the back-off delay elapsed
+)
+
+// Reason says why a transition or notice happened.
+type Reason struct {
+	Kind    ReasonKind
+	Code    int
+	Signal  string
+	Text    string
+	Trigger string
+	N       int64
+	D       time.Duration
+	// FailedStart marks an exit before start_seconds.
+	FailedStart bool
+}
+
+func (r Reason) String() string {
+	s := r.text()
+	if r.FailedStart {
+		s += " before start_seconds (failed start)"
+	}
+	return s
+}
+
+func (r Reason) text() string {
+	switch r.Kind {
+	case RNone:
+		return ""
+	case RDefined:
+		return "defined"
+	case RWaitingDep:
+		return "waiting for " + r.Text + " to be " + r.Trigger
+	case RDepsMet:
+		return "dependencies met"
+	case RSpawning:
+		return "spawning"
+	case RSpawnFailed:
+		return "spawn failed: " + r.Text
+	case RSpawnImpossible:
+		return "spawn impossible: " + r.Text
+	case RStarted:
+		return "started"
+	case RReadinessPassed:
+		return "readiness probe passed"
+	case RReadinessFailed:
+		return "readiness probe failed"
+	case RLivenessFailed:
+		return "liveness probe failed " + strconv.FormatInt(r.N, 10) + " times"
+	case RStartupFailed:
+		return "startup probe failed " + strconv.FormatInt(r.N, 10) + " times"
+	case RExited:
+		return "exited with code " + strconv.Itoa(r.Code)
+	case RSignalled:
+		return "killed by SIG" + r.Signal
+	case ROOM:
+		return "OOMKilled"
+	case RBackoff:
+		return fmt.Sprintf("%s; restart %d (%s) in %s", r.Text, r.N, r.Trigger, r.D.Round(time.Millisecond))
+	case RBackoffDone:
+		return "back-off elapsed"
+	case RBudget:
+		return fmt.Sprintf("%s; restart budget spent: %d %s restarts within %s", r.Text, r.N, r.Trigger, r.D)
+	case RCommand:
+		return "command " + r.Text
+	case RShutdown:
+		return "shutdown"
+	case RResource:
+		return fmt.Sprintf("%s %s reached max: policy %s", r.Text, formatUsage(r.Text, r.N), r.Trigger)
+	case RResourceWarn:
+		return fmt.Sprintf("%s %s crossed warn", r.Text, formatUsage(r.Text, r.N))
+	case RStopTimeout:
+		return "stop timeout: killed"
+	case RRecovered:
+		return "recovered after hsu restart"
+	case RVerified:
+		return "verified"
+	case RVerifyFailed:
+		return "gone while hsu was down"
+	case RAdopted:
+		return "adopted pid " + strconv.FormatInt(r.N, 10)
+	case RAdoptFailed:
+		return "adopt failed: " + r.Text
+	case RReload:
+		return "config changed"
+	case RRemoved:
+		return "removed"
+	case RProbeError:
+		return r.Text
+	}
+	return "reason " + strconv.Itoa(int(r.Kind))
+}
+
+// formatUsage prints a resource value: bytes for memory, millicores for
+// cpu, a count for pids.
+func formatUsage(resource string, v int64) string {
+	switch resource {
+	case "memory":
+		return fmt.Sprintf("%dMi", v>>20)
+	case "cpu":
+		return fmt.Sprintf("%dm", v)
+	}
+	return strconv.FormatInt(v, 10)
+}

@@ -1,0 +1,608 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/hsu-run/hsu/config"
+)
+
+// after says what to do once the current instance has exited.
+type after uint8
+
+const (
+	afterNone     after = iota // an unrequested exit: apply the restart policy
+	afterStop                  // stay stopped
+	afterRestart               // start again at once (restart command, scale up, reload)
+	afterHealth                // restart under the health trigger (liveness failed)
+	afterResource              // restart under the resource trigger
+)
+
+// slot is one replica: its current instance and its restart history.
+type slot struct {
+	w      *worker
+	idx    int // replica number, from 1
+	state  State
+	reason Reason
+	since  time.Duration
+	inst   instance
+	after  after
+	// afterReason is shown when the stop completes.
+	afterReason Reason
+	timers      [numTimers]uint64
+	// consecutive counts restarts since the back-off last reset.
+	consecutive int
+	history     [3]ring // restart times per trigger (crash, health, resource) for the budget
+	restarts    int     // spawns after the first, for status
+	everStarted bool    // spawned at least once since the last start command
+	lastSuccess bool    // the last exit counted as success
+	userStopped bool    // stopped by a command (unless-stopped survives hsu restarts)
+	lastExit    Reason
+}
+
+// instance is the current (or last) spawn of a slot.
+type instance struct {
+	gen       uint64
+	pid       int
+	spawning  bool // Spawn or Adopt sent, no answer yet
+	alive     bool // the process exists (spawned or adopted, no exit yet)
+	spawnedAt time.Duration
+	pastStart bool // ran past start_seconds
+	killed    bool // SIGKILL sent
+	// resourceKilled: killed by the immediate_kill policy, so the exit
+	// counts as a resource restart, like an OOM kill.
+	resourceKilled bool
+	logReady  bool
+	probes    [numProbes]probeState
+	over      [3]bool // at or above max, per resource (memory, cpu, pids)
+	warned    [3]bool // at or above warn
+}
+
+type probeState struct {
+	succ, fail int
+	inflight   bool
+	passed     bool
+	startedAt  time.Duration
+}
+
+func newSlot(w *worker, idx int) *slot {
+	return &slot{w: w, idx: idx, state: Stopped}
+}
+
+func (s *slot) handle() Handle { return Handle{Worker: s.w.name, Replica: s.idx, Gen: s.inst.gen} }
+
+func (s *slot) spec() *config.Worker { return s.w.spec }
+
+// arm starts a timer of kind, replacing any armed one.
+func (s *slot) arm(e *Engine, kind TimerKind, d time.Duration) {
+	s.disarm(e, kind)
+	id := e.nextTimer
+	e.nextTimer++
+	s.timers[kind] = id
+	e.emit(Action{Kind: ActStartTimer, Timer: TimerRef{ID: id, Kind: kind, H: s.handle()}, At: e.now + d})
+}
+
+func (s *slot) disarm(e *Engine, kind TimerKind) {
+	if id := s.timers[kind]; id != 0 {
+		s.timers[kind] = 0
+		e.emit(Action{Kind: ActCancelTimer, Timer: TimerRef{ID: id, Kind: kind, H: s.handle()}})
+	}
+}
+
+func (s *slot) disarmAll(e *Engine) {
+	for k := TimerKind(0); k < numTimers; k++ {
+		s.disarm(e, k)
+	}
+}
+
+func (s *slot) toPending(e *Engine, r Reason) {
+	e.transition(s, Pending, r)
+}
+
+// launch spawns (or, for unmanaged workers, adopts) a new instance.
+func (s *slot) launch(e *Engine, r Reason) {
+	s.disarmAll(e)
+	if s.everStarted {
+		s.restarts++
+	}
+	s.inst = instance{gen: e.newGen(), spawning: true, spawnedAt: e.now}
+	s.after = afterNone
+	e.transition(s, Starting, r)
+	if s.spec().Type == config.TypeUnmanaged {
+		e.emit(Action{Kind: ActAdopt, H: s.handle(), Spec: s.spec()})
+		return
+	}
+	e.emit(Action{Kind: ActSpawn, H: s.handle(), Spec: s.spec()})
+}
+
+// spawned: the process exists.
+func (s *slot) spawned(e *Engine, pid int) {
+	if !s.inst.spawning {
+		return
+	}
+	s.inst.spawning, s.inst.alive, s.inst.pid = false, true, pid
+	s.inst.spawnedAt = e.now
+	s.everStarted = true
+	e.dirty = true // condition started may now hold
+	e.emit(Action{Kind: ActPersist})
+	if s.after != afterNone {
+		// A stop or restart arrived while the spawn was in flight.
+		s.signalStop(e)
+		return
+	}
+	s.running(e)
+}
+
+// running arms what a live instance needs: the start grace timer, probes
+// and resource sampling.
+func (s *slot) running(e *Engine) {
+	spec := s.spec()
+	if d := spec.Restart.StartSeconds.D(); d > 0 && !s.inst.pastStart {
+		s.arm(e, TimerStartGrace, d)
+	} else {
+		s.inst.pastStart = true
+	}
+	if s.w.probes[ProbeStartup] != nil {
+		s.armProbe(e, ProbeStartup, s.w.probes[ProbeStartup].InitialDelay.D())
+	} else {
+		s.armMainProbes(e)
+	}
+	if r := spec.Resources; r.Memory != nil || r.CPU != nil || r.Pids != nil {
+		s.arm(e, TimerSample, r.MonitorInterval.D())
+	}
+	s.maybeRunning(e)
+}
+
+func (s *slot) armMainProbes(e *Engine) {
+	for _, k := range [2]ProbeKind{ProbeReadiness, ProbeLiveness} {
+		if p := s.w.probes[k]; p != nil {
+			s.armProbe(e, k, p.InitialDelay.D())
+		}
+	}
+}
+
+func (s *slot) armProbe(e *Engine, k ProbeKind, d time.Duration) {
+	s.arm(e, TimerProbe+TimerKind(k), d)
+}
+
+// maybeRunning moves a starting instance to running once it is past
+// start_seconds and its startup probe (if any) passed, and on to ready if
+// its readiness probe already passes.
+func (s *slot) maybeRunning(e *Engine) {
+	if s.state != Starting || !s.inst.alive || !s.inst.pastStart {
+		return
+	}
+	if s.w.probes[ProbeStartup] != nil && !s.inst.probes[ProbeStartup].passed {
+		return
+	}
+	e.transition(s, Running, Reason{Kind: RStarted})
+	if s.inst.probes[ProbeReadiness].passed {
+		e.transition(s, Ready, Reason{Kind: RReadinessPassed})
+	}
+}
+
+func (s *slot) spawnFailed(e *Engine, errno string) {
+	if !s.inst.spawning {
+		return
+	}
+	s.inst.spawning = false
+	s.lastExit = Reason{Kind: RSpawnFailed, Text: errno}
+	if s.after == afterStop {
+		e.transition(s, Stopped, s.afterReason)
+		return
+	}
+	if permanentErrno(errno) {
+		e.transition(s, Failed, Reason{Kind: RSpawnImpossible, Text: errno})
+		return
+	}
+	s.restartAfter(e, config.TriggerCrash, Reason{Kind: RSpawnFailed, Text: errno}, true)
+}
+
+// permanentErrno reports spawn errors that retrying cannot fix.
+func permanentErrno(errno string) bool {
+	switch errno {
+	case "ENOENT", "EACCES", "ENOEXEC", "ENOTDIR", "EISDIR", "ELOOP", "ENAMETOOLONG", "EPERM", "EINVAL":
+		return true
+	}
+	return false
+}
+
+// exited handles the end of the current instance.
+func (s *slot) exited(e *Engine, ev Event) {
+	s.inst.alive = false
+	uptime := e.now - s.inst.spawnedAt
+	for k := TimerKind(0); k < numTimers; k++ {
+		if k != TimerBackoff {
+			s.disarm(e, k)
+		}
+	}
+	e.emit(Action{Kind: ActPersist})
+	r := Reason{Kind: RExited, Code: ev.Code}
+	switch {
+	case ev.OOM || s.inst.resourceKilled:
+		r = Reason{Kind: ROOM, Signal: ev.Signal, Code: ev.Code}
+	case ev.Signal != "":
+		r = Reason{Kind: RSignalled, Signal: ev.Signal}
+	}
+	r.FailedStart = !s.inst.pastStart && s.spec().Restart.StartSeconds > 0 && s.after == afterNone
+	s.lastExit = r
+	s.lastSuccess = !ev.OOM && !s.inst.resourceKilled && ev.Signal == "" && contains(s.spec().Restart.SuccessExitCodes, ev.Code)
+	if rs := s.spec().Restart.ResetAfter.D(); rs > 0 && uptime >= rs {
+		s.consecutive = 0
+	}
+	switch s.after {
+	case afterStop:
+		e.transition(s, Stopped, s.afterReason)
+		return
+	case afterRestart:
+		s.launch(e, s.afterReason)
+		return
+	case afterHealth:
+		s.restartAfter(e, config.TriggerHealth, s.afterReason, false)
+		return
+	case afterResource:
+		s.restartAfter(e, config.TriggerResource, s.afterReason, false)
+		return
+	}
+	trigger := config.TriggerCrash
+	if ev.OOM || s.inst.resourceKilled {
+		trigger = config.TriggerResource
+	}
+	switch s.spec().Restart.Policy {
+	case config.PolicyNever:
+		e.transition(s, Exited, r)
+	case config.PolicyOnFailure:
+		if s.lastSuccess {
+			e.transition(s, Exited, r)
+			return
+		}
+		s.restartAfter(e, trigger, r, false)
+	default: // always, unless-stopped
+		s.restartAfter(e, trigger, r, false)
+	}
+}
+
+func contains(list []int, v int) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// restartAfter applies the restart budget and back-off of trigger: the
+// replica fails when the budget is spent, else it waits in backoff (or
+// restarts at once with a zero delay).
+func (s *slot) restartAfter(e *Engine, trigger string, why Reason, spawnError bool) {
+	eff := s.spec().Restart.ForTrigger(trigger)
+	h := &s.history[triggerIndex(s.spec(), trigger)]
+	if eff.MaxRestarts > 0 {
+		if n := h.countSince(e.now - eff.Window.D()); n >= eff.MaxRestarts {
+			e.transition(s, Failed, Reason{Kind: RBudget, N: int64(n), D: eff.Window.D(), Trigger: trigger, Text: why.String()})
+			return
+		}
+		h.add(e.now, eff.MaxRestarts)
+	}
+	d := s.backoffDelay(e, eff.Backoff)
+	s.consecutive++
+	if d <= 0 {
+		s.launch(e, why)
+		return
+	}
+	e.transition(s, Backoff, Reason{Kind: RBackoff, D: d, N: int64(s.consecutive), Trigger: trigger, Code: why.Code, Signal: why.Signal, Text: why.String()})
+	s.arm(e, TimerBackoff, d)
+}
+
+// triggerIndex picks the budget a trigger counts against: its own when it
+// overrides max_restarts, else the shared one (index 0).
+func triggerIndex(spec *config.Worker, trigger string) int {
+	switch {
+	case trigger == config.TriggerHealth && spec.Restart.On.Health != nil && spec.Restart.On.Health.MaxRestarts != nil:
+		return 1
+	case trigger == config.TriggerResource && spec.Restart.On.Resource != nil && spec.Restart.On.Resource.MaxRestarts != nil:
+		return 2
+	}
+	return 0
+}
+
+// backoffDelay is initial × multiplier^consecutive, capped at max, with
+// jitter drawn from the engine's seeded source.
+func (s *slot) backoffDelay(e *Engine, b config.Backoff) time.Duration {
+	d := float64(b.Initial.D())
+	maxD := float64(b.Max.D())
+	for i := 0; i < s.consecutive && d < maxD; i++ {
+		d *= b.Multiplier
+	}
+	if d > maxD {
+		d = maxD
+	}
+	if b.Jitter > 0 && d > 0 {
+		d *= 1 + b.Jitter*(2*e.rnd.Float64()-1)
+	}
+	return time.Duration(d)
+}
+
+// MinBackoff is the smallest delay the engine may choose before restart
+// number n (1-based) of a run of consecutive restarts: the lower bound the
+// invariant checker holds it to.
+func MinBackoff(b config.Backoff, n int) time.Duration {
+	d := float64(b.Initial.D())
+	for i := 1; i < n && d < float64(b.Max.D()); i++ {
+		d *= b.Multiplier
+	}
+	d = min(d, float64(b.Max.D()))
+	return time.Duration(d * (1 - b.Jitter))
+}
+
+// stop ends the replica's instance and decides what follows (mode). It is
+// idempotent, and a later mode replaces an earlier one while the stop is
+// in progress.
+func (s *slot) stop(e *Engine, mode after, r Reason) {
+	switch {
+	case s.inst.alive || s.inst.spawning:
+		if s.after != afterNone && s.state == Stopping {
+			if mode == afterStop || s.after != afterStop {
+				s.after, s.afterReason = mode, r
+			}
+			return
+		}
+		s.after, s.afterReason = mode, r
+		if s.inst.spawning {
+			if s.state != Stopping {
+				e.transition(s, Stopping, r)
+			}
+			return // signalled as soon as the spawn completes
+		}
+		s.signalStop(e)
+	default:
+		s.disarmAll(e)
+		switch mode {
+		case afterRestart:
+			s.launch(e, r)
+		case afterStop:
+			if s.state != Stopped {
+				e.transition(s, Stopped, r)
+			}
+		}
+	}
+}
+
+// signalStop sends the stop signal (or runs the stop command) and arms the
+// stop timeout.
+func (s *slot) signalStop(e *Engine) {
+	for k := TimerKind(0); k < numTimers; k++ {
+		if k != TimerStopTimeout {
+			s.disarm(e, k)
+		}
+	}
+	if s.state != Stopping {
+		e.transition(s, Stopping, s.afterReason)
+	}
+	spec := s.spec()
+	if len(spec.Stop.Command) > 0 && spec.Type != config.TypeUnmanaged {
+		e.emit(Action{Kind: ActStopCommand, H: s.handle(), PID: s.inst.pid, Spec: spec})
+	} else {
+		e.emit(Action{Kind: ActSignal, H: s.handle(), PID: s.inst.pid, Signal: string(spec.Stop.Signal)})
+	}
+	s.arm(e, TimerStopTimeout, spec.Stop.Timeout.D())
+}
+
+// kill sends SIGKILL to the instance's whole group (and cgroup).
+func (s *slot) kill(e *Engine) {
+	if s.inst.killed || !s.inst.alive {
+		return
+	}
+	s.inst.killed = true
+	e.emit(Action{Kind: ActKill, H: s.handle(), PID: s.inst.pid})
+}
+
+func (s *slot) timer(e *Engine, kind TimerKind) {
+	switch kind {
+	case TimerBackoff:
+		if s.state == Backoff {
+			s.launch(e, Reason{Kind: RBackoffDone})
+		}
+	case TimerStopTimeout:
+		if s.inst.alive && s.state == Stopping {
+			e.emit(Action{Kind: ActNotice, H: s.handle(), Reason: Reason{Kind: RStopTimeout}})
+			s.kill(e)
+		}
+	case TimerStartGrace:
+		if s.inst.alive {
+			s.inst.pastStart = true
+			s.maybeRunning(e)
+		}
+	case TimerSample:
+		if s.inst.alive && s.state != Stopping {
+			e.emit(Action{Kind: ActSample, H: s.handle(), PID: s.inst.pid})
+		}
+	default:
+		k := ProbeKind(kind - TimerProbe)
+		if s.inst.alive && s.state != Stopping && s.state != Unknown && !s.inst.probes[k].inflight {
+			s.inst.probes[k].inflight = true
+			s.inst.probes[k].startedAt = e.now
+			e.emit(Action{Kind: ActProbe, H: s.handle(), PID: s.inst.pid, Probe: k, Spec: s.spec()})
+		}
+	}
+}
+
+// Probe returns the effective probe of a worker (integrated workers get a
+// gRPC readiness probe by default), for drivers running ActProbe.
+func (e *Engine) Probe(worker string, k ProbeKind) *config.Probe {
+	if w := e.workers[worker]; w != nil && k < numProbes {
+		return w.probes[k]
+	}
+	return nil
+}
+
+func (s *slot) probeResult(e *Engine, k ProbeKind, ok bool) {
+	ps := &s.inst.probes[k]
+	if !ps.inflight || k >= numProbes {
+		return
+	}
+	ps.inflight = false
+	p := s.w.probes[k]
+	if p == nil || !s.inst.alive || s.state == Stopping {
+		return
+	}
+	if ok {
+		ps.succ++
+		ps.fail = 0
+	} else {
+		ps.fail++
+		ps.succ = 0
+	}
+	next := max(ps.startedAt+p.Period.D()-e.now, 0)
+	switch k {
+	case ProbeStartup:
+		if ok && ps.succ >= p.SuccessThreshold {
+			ps.passed = true
+			s.armMainProbes(e)
+			s.maybeRunning(e)
+			return // the startup probe is done for this instance
+		}
+		if !ok && ps.fail >= p.FailureThreshold {
+			s.stop(e, afterHealth, Reason{Kind: RStartupFailed, N: int64(ps.fail)})
+			return
+		}
+	case ProbeReadiness:
+		if ok && ps.succ >= p.SuccessThreshold && !ps.passed {
+			ps.passed = true
+			if s.state == Running {
+				e.transition(s, Ready, Reason{Kind: RReadinessPassed})
+			}
+		}
+		if !ok && ps.fail >= p.FailureThreshold && ps.passed {
+			ps.passed = false
+			if s.state == Ready {
+				e.transition(s, Running, Reason{Kind: RReadinessFailed})
+			}
+		}
+	case ProbeLiveness:
+		if !ok && ps.fail >= p.FailureThreshold {
+			s.stop(e, afterHealth, Reason{Kind: RLivenessFailed, N: int64(ps.fail)})
+			return
+		}
+	}
+	s.armProbe(e, k, next)
+}
+
+// resources indexes: memory, cpu, pids.
+var resourceNames = [3]string{"memory", "cpu", "pids"}
+
+// sample applies the resource policies to one measurement.
+func (s *slot) sample(e *Engine, u Usage) {
+	res := s.spec().Resources
+	type lim struct {
+		set       bool
+		val       int64
+		warn, max int64
+		policy    string
+	}
+	var l [3]lim
+	if m := res.Memory; m != nil {
+		l[0] = lim{true, u.Memory, int64(m.Warn), int64(m.Max), m.Policy}
+	}
+	if c := res.CPU; c != nil {
+		l[1] = lim{true, int64(u.CPU * 1000), int64(float64(c.Warn) * 1000), int64(float64(c.Max) * 1000), c.Policy}
+	}
+	if p := res.Pids; p != nil {
+		l[2] = lim{true, int64(u.Pids), int64(p.Warn), int64(p.Max), p.Policy}
+	}
+	for i := range l {
+		if !l[i].set {
+			continue
+		}
+		v := l[i]
+		if v.warn > 0 {
+			if v.val >= v.warn && !s.inst.warned[i] {
+				e.emit(Action{Kind: ActNotice, H: s.handle(), Reason: Reason{Kind: RResourceWarn, Text: resourceNames[i], N: v.val}})
+			}
+			s.inst.warned[i] = v.val >= v.warn
+		}
+		if v.max <= 0 {
+			continue
+		}
+		if v.val < v.max {
+			s.inst.over[i] = false
+			continue
+		}
+		if s.inst.over[i] {
+			continue // act once per crossing
+		}
+		s.inst.over[i] = true
+		r := Reason{Kind: RResource, Text: resourceNames[i], Trigger: v.policy, N: v.val}
+		switch v.policy {
+		case config.ResLog, config.ResAlert:
+			e.emit(Action{Kind: ActNotice, H: s.handle(), Reason: r})
+		case config.ResThrottle:
+			e.emit(Action{Kind: ActNotice, H: s.handle(), Reason: r})
+			e.emit(Action{Kind: ActThrottle, H: s.handle(), PID: s.inst.pid, Spec: s.spec(), Resource: resourceNames[i]})
+		case config.ResRestart:
+			s.stop(e, afterResource, r)
+			return
+		case config.ResGracefulShutdown:
+			s.stop(e, afterStop, r)
+			return
+		case config.ResImmediateKill:
+			// Where the kernel enforces the limit it has killed already; this
+			// is the same decision for platforms where only hsu can.
+			e.emit(Action{Kind: ActNotice, H: s.handle(), Reason: r})
+			s.inst.resourceKilled = true
+			s.kill(e)
+			return
+		}
+	}
+	if s.inst.alive && s.state != Stopping {
+		s.arm(e, TimerSample, res.MonitorInterval.D())
+	}
+}
+
+// recover takes over an instance left running by a previous hsu.
+func (s *slot) recover(e *Engine, r Recovered) {
+	s.inst = instance{gen: r.H.Gen, pid: r.PID, alive: true, pastStart: true}
+	s.everStarted = true
+	s.userStopped = false
+	e.transition(s, Unknown, Reason{Kind: RRecovered})
+	e.emit(Action{Kind: ActVerify, H: s.handle(), PID: r.PID})
+}
+
+// verified: the recovered process is (or is not) still ours.
+func (s *slot) verified(e *Engine, ok bool) {
+	if ok {
+		e.transition(s, Running, Reason{Kind: RVerified})
+		s.inst.spawnedAt = e.now
+		s.running(e)
+		return
+	}
+	// It died while hsu was down; its exit status is lost. Treat it as a
+	// crash so the restart policy decides, after killing whatever is left
+	// of its group by handle (its PID may belong to someone else now).
+	s.inst.alive = false
+	e.emit(Action{Kind: ActKill, H: s.handle()})
+	e.emit(Action{Kind: ActPersist})
+	s.lastExit = Reason{Kind: RVerifyFailed}
+	if s.spec().Restart.Policy == config.PolicyNever {
+		e.transition(s, Exited, Reason{Kind: RVerifyFailed})
+		return
+	}
+	s.restartAfter(e, config.TriggerCrash, Reason{Kind: RVerifyFailed}, false)
+}
+
+// adopted: an unmanaged process was (or was not) found.
+func (s *slot) adopted(e *Engine, ev Event) {
+	if !s.inst.spawning {
+		return
+	}
+	if !ev.OK {
+		s.inst.spawning = false
+		if s.after == afterStop {
+			e.transition(s, Stopped, s.afterReason)
+			return
+		}
+		s.restartAfter(e, config.TriggerCrash, Reason{Kind: RAdoptFailed, Text: ev.Err}, false)
+		return
+	}
+	e.emit(Action{Kind: ActNotice, H: s.handle(), Reason: Reason{Kind: RAdopted, N: int64(ev.PID)}})
+	s.spawned(e, ev.PID)
+}

@@ -1,0 +1,102 @@
+package engine
+
+import "time"
+
+// Status is an immutable snapshot of every worker, built on demand (not
+// on the hot path) for the API, hsu status and the simulator.
+type Status struct {
+	At           time.Duration
+	ShuttingDown bool
+	Workers      []WorkerStatus
+}
+
+// WorkerStatus is one worker.
+type WorkerStatus struct {
+	Name     string
+	Type     string
+	Replicas int // desired
+	Slots    []ReplicaStatus
+}
+
+// ReplicaStatus is one replica.
+type ReplicaStatus struct {
+	Replica  int
+	State    State
+	Reason   string
+	Since    time.Duration
+	PID      int // 0 when not running
+	Gen      uint64
+	Restarts int
+	LastExit string
+}
+
+// Snapshot returns the current status.
+func (e *Engine) Snapshot() *Status {
+	st := &Status{At: e.now, ShuttingDown: e.shutdown, Workers: make([]WorkerStatus, 0, len(e.order))}
+	for _, w := range e.order {
+		ws := WorkerStatus{Name: w.name, Type: w.spec.Type, Replicas: w.desired, Slots: make([]ReplicaStatus, 0, len(w.slots))}
+		for _, s := range w.slots {
+			rs := ReplicaStatus{Replica: s.idx, State: s.state, Reason: s.reason.String(), Since: s.since,
+				Gen: s.inst.gen, Restarts: s.restarts, LastExit: s.lastExit.String()}
+			if s.inst.alive {
+				rs.PID = s.inst.pid
+			}
+			ws.Slots = append(ws.Slots, rs)
+		}
+		st.Workers = append(st.Workers, ws)
+	}
+	return st
+}
+
+// State returns the state of one replica, or false if it does not exist.
+func (e *Engine) State(worker string, replica int) (State, bool) {
+	s := e.slotOf(Handle{Worker: worker, Replica: replica})
+	if s == nil {
+		return 0, false
+	}
+	return s.state, true
+}
+
+// Replicas returns the number of slots a worker has now (desired plus
+// any still stopping after a scale-down).
+func (e *Engine) Replicas(worker string) int {
+	if w := e.workers[worker]; w != nil {
+		return len(w.slots)
+	}
+	return 0
+}
+
+// Desired returns the replica count a worker should have.
+func (e *Engine) Desired(worker string) int {
+	if w := e.workers[worker]; w != nil {
+		return w.desired
+	}
+	return 0
+}
+
+// Instances lists what the state file must keep (ActPersist): the live
+// instances, and replicas that must stay down after an hsu restart
+// (stopped by a command, exited, failed) with PID 0.
+func (e *Engine) Instances() []Recovered {
+	var out []Recovered
+	for _, w := range e.order {
+		for _, s := range w.slots {
+			switch {
+			case s.inst.alive:
+				out = append(out, Recovered{H: s.handle(), PID: s.inst.pid, UserStopped: s.userStopped})
+			case s.state == Exited || s.state == Failed || (s.state == Stopped && s.userStopped):
+				out = append(out, Recovered{H: s.handle(), State: s.state, UserStopped: s.userStopped})
+			}
+		}
+	}
+	return out
+}
+
+// Alive reports whether the engine believes instance h is alive.
+func (e *Engine) Alive(h Handle) bool {
+	s := e.current(h)
+	return s != nil && s.inst.alive
+}
+
+// Done reports whether a shutdown has finished.
+func (e *Engine) Done() bool { return e.exitSent }

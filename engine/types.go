@@ -1,0 +1,271 @@
+// Package engine is hsu's supervisor logic as a pure, deterministic state
+// machine: events in, actions out. It does no I/O, starts no goroutine and
+// reads no clock; every event carries the time. The same engine runs on
+// the real OS (osadapters) and on the simulated one (fakeos), so whatever
+// the simulator proves holds for production.
+//
+// Every action has a completion event: the engine never assumes a spawn,
+// signal or probe succeeded. Every instance is addressed by a Handle whose
+// generation makes late events of a previous instance harmless.
+package engine
+
+import (
+	"time"
+
+	"github.com/hsu-run/hsu/config"
+)
+
+// State is the state of one replica (contract: shown by hsu status and in
+// traces).
+type State uint8
+
+const (
+	Pending  State = iota // waiting for dependencies
+	Starting              // spawned (or being spawned), not yet past start_seconds / startup probe
+	Running               // up
+	Ready                 // up and its readiness probe passes
+	Stopping              // stop signal sent, waiting for the exit
+	Stopped               // stopped by a command, shutdown or resource policy
+	Backoff               // waiting to restart
+	Exited                // finished, not to be restarted
+	Failed                // gave up: restart budget spent or spawn impossible
+	Unknown               // adopted after an hsu restart, not yet verified
+	numStates
+)
+
+var stateNames = [numStates]string{"pending", "starting", "running", "ready", "stopping", "stopped", "backoff", "exited", "failed", "unknown"}
+
+func (s State) String() string {
+	if s < numStates {
+		return stateNames[s]
+	}
+	return "invalid"
+}
+
+// ParseState is the inverse of State.String.
+func ParseState(s string) (State, bool) {
+	for i, n := range stateNames {
+		if n == s {
+			return State(i), true
+		}
+	}
+	return 0, false
+}
+
+// Live reports whether a replica in this state may have a process.
+func (s State) Live() bool {
+	return s == Starting || s == Running || s == Ready || s == Stopping || s == Unknown
+}
+
+// Handle names one spawned instance: a replica of a worker and the
+// generation of this spawn. Generations are unique within an engine's
+// lifetime and across recoveries, so a late event for an old instance is
+// recognised and ignored.
+type Handle struct {
+	Worker  string
+	Replica int // 1-based
+	Gen     uint64
+}
+
+// EventKind says what happened.
+type EventKind uint8
+
+const (
+	EvStart       EventKind = iota + 1 // begin supervising; carries recovered instances
+	EvSpawned                          // a Spawn action succeeded: PID
+	EvSpawnFailed                      // a Spawn action failed: Err (errno name)
+	EvExited                           // the instance's leader exited and its group was cleaned up: Code, Signal, OOM
+	EvTimer                            // a StartTimer action fired: Timer
+	EvProbe                            // a RunProbe action finished: Probe, OK
+	EvSample                           // a Sample action finished: Usage
+	EvLogReady                         // the instance printed ready_log_line
+	EvVerified                         // a Verify action finished: OK (process still the one we started)
+	EvAdopted                          // an Adopt action finished: OK, PID
+	EvDone                             // a Signal/Kill/Throttle/StopCommand/Persist action finished: Err
+	EvCommand                          // an API/CLI command: Cmd
+	EvReload                           // a new config: Config
+)
+
+var eventNames = map[EventKind]string{
+	EvStart: "start", EvSpawned: "spawned", EvSpawnFailed: "spawn_failed", EvExited: "exited",
+	EvTimer: "timer", EvProbe: "probe", EvSample: "sample", EvLogReady: "log_ready",
+	EvVerified: "verified", EvAdopted: "adopted", EvDone: "done", EvCommand: "command", EvReload: "reload",
+}
+
+func (k EventKind) String() string { return eventNames[k] }
+
+// Event is one input. It is a flat struct so stepping allocates nothing.
+type Event struct {
+	Kind EventKind
+	At   time.Duration // the driver's clock: time since it started
+	H    Handle
+
+	PID    int
+	Code   int    // exit code (EvExited)
+	Signal string // terminating signal name, "" if none (EvExited)
+	OOM    bool   // killed for exceeding its memory limit (EvExited)
+	Err    string // errno name or message (EvSpawnFailed, EvDone, EvAdopted)
+	OK     bool   // EvProbe, EvVerified, EvAdopted
+
+	Timer TimerRef   // EvTimer
+	Probe ProbeKind  // EvProbe
+	Usage Usage      // EvSample
+	Done  ActionKind // EvDone: which action finished
+	Cmd   Command    // EvCommand
+
+	Recovered []Recovered    // EvStart
+	Config    *config.Config // EvReload
+}
+
+// Recovered is an instance that a previous hsu process left running, as
+// read back from the state file.
+type Recovered struct {
+	H   Handle
+	PID int // 0: no process; the replica stays in State
+	// State of a replica without a process: stopped, exited or failed.
+	State       State
+	UserStopped bool // stopped by a command
+}
+
+// Usage is one resource sample of an instance's whole tree.
+type Usage struct {
+	Memory int64   // bytes
+	CPU    float64 // cores, averaged since the last sample
+	Pids   int
+}
+
+// ProbeKind is which of the three probes.
+type ProbeKind uint8
+
+const (
+	ProbeStartup ProbeKind = iota
+	ProbeReadiness
+	ProbeLiveness
+	numProbes
+)
+
+var probeNames = [numProbes]string{"startup", "readiness", "liveness"}
+
+func (p ProbeKind) String() string {
+	if p < numProbes {
+		return probeNames[p]
+	}
+	return "invalid"
+}
+
+// TimerKind is what a timer is for.
+type TimerKind uint8
+
+const (
+	TimerBackoff     TimerKind = iota // restart after back-off
+	TimerStopTimeout                  // escalate a stop to SIGKILL
+	TimerStartGrace                   // start_seconds elapsed
+	TimerSample                       // sample resources
+	TimerProbe                        // run a probe (+ProbeKind)
+	numTimers = TimerProbe + TimerKind(numProbes)
+)
+
+var timerNames = [...]string{"backoff", "stop_timeout", "start_grace", "sample", "probe_startup", "probe_readiness", "probe_liveness"}
+
+func (t TimerKind) String() string {
+	if int(t) < len(timerNames) {
+		return timerNames[t]
+	}
+	return "invalid"
+}
+
+// TimerRef identifies an armed timer; ID is unique per engine.
+type TimerRef struct {
+	ID   uint64
+	Kind TimerKind
+	H    Handle
+}
+
+// Verb is a command verb.
+type Verb uint8
+
+const (
+	CmdStart Verb = iota + 1
+	CmdStop
+	CmdRestart
+	CmdScale
+	CmdSignal
+	CmdShutdown
+	CmdReload
+)
+
+var verbNames = map[Verb]string{CmdStart: "start", CmdStop: "stop", CmdRestart: "restart", CmdScale: "scale", CmdSignal: "signal", CmdShutdown: "shutdown", CmdReload: "reload"}
+
+func (v Verb) String() string { return verbNames[v] }
+
+// ParseVerb is the inverse of Verb.String.
+func ParseVerb(s string) (Verb, bool) {
+	for v, n := range verbNames {
+		if n == s {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+// Command is a request from the API, the CLI or a signal to hsu.
+type Command struct {
+	ID      uint64 // echoed in the Reply action
+	Verb    Verb
+	Worker  string // "" for shutdown/reload
+	Replica int    // 0: every replica
+	N       int    // scale target
+	Signal  string // signal name for CmdSignal
+}
+
+// ActionKind says what the driver must do.
+type ActionKind uint8
+
+const (
+	ActSpawn       ActionKind = iota + 1 // start an instance: Spec → EvSpawned | EvSpawnFailed, later EvExited
+	ActSignal                            // send Signal to the instance's process group → EvDone
+	ActKill                              // SIGKILL the group and cgroup → EvDone
+	ActStopCommand                       // run Spec.Stop.Command for the instance → EvDone
+	ActStartTimer                        // fire EvTimer{Timer} at At
+	ActCancelTimer                       // the timer Timer is no longer wanted (an optimisation: stale timers are ignored anyway)
+	ActProbe                             // run probe Probe of Spec → EvProbe
+	ActSample                            // measure the instance → EvSample
+	ActThrottle                          // apply the throttling limit named by Resource → EvDone
+	ActVerify                            // check PID is still the recovered instance → EvVerified
+	ActAdopt                             // find the unmanaged process (pidfile/discover) → EvAdopted
+	ActPersist                           // write the state file from Engine.Instances → EvDone (optional)
+	ActReply                             // answer command CmdID with Err ("" = ok)
+	ActTransition                        // a replica changed state (for status, events, traces)
+	ActNotice                            // something worth telling the operator: Notice
+	ActExit                              // shutdown finished: the driver may exit
+)
+
+var actionNames = map[ActionKind]string{
+	ActSpawn: "spawn", ActSignal: "signal", ActKill: "kill", ActStopCommand: "stop_command",
+	ActStartTimer: "start_timer", ActCancelTimer: "cancel_timer", ActProbe: "probe", ActSample: "sample",
+	ActThrottle: "throttle", ActVerify: "verify", ActAdopt: "adopt", ActPersist: "persist",
+	ActReply: "reply", ActTransition: "transition", ActNotice: "notice", ActExit: "exit",
+}
+
+func (k ActionKind) String() string { return actionNames[k] }
+
+// Action is one output. Like Event it is flat, and the engine reuses the
+// slice it returns, so the driver must consume actions before the next Step.
+type Action struct {
+	Kind ActionKind
+	H    Handle
+	PID  int
+	Spec *config.Worker // ActSpawn, ActStopCommand, ActProbe, ActAdopt, ActThrottle
+
+	Signal   string        // ActSignal
+	Timer    TimerRef      // ActStartTimer, ActCancelTimer
+	At       time.Duration // ActStartTimer: when to fire
+	Probe    ProbeKind     // ActProbe
+	Resource string        // ActThrottle: "memory" | "cpu" | "pids"
+
+	CmdID uint64 // ActReply
+	Err   string // ActReply
+
+	From, To State  // ActTransition
+	Reason   Reason // ActTransition, ActNotice
+}

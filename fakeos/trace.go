@@ -1,0 +1,176 @@
+package fakeos
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/hsu-run/hsu/engine"
+	"github.com/hsu-run/hsu/scenario"
+)
+
+// TraceWriter receives trace lines.
+type TraceWriter = io.Writer
+
+// tracer writes one JSON object per line for every engine event, action
+// and fault, and hashes them: same scenario + seed ⇒ same bytes ⇒ same
+// hash. Lines are built by hand into one buffer: the simulator's speed
+// depends on it.
+type tracer struct {
+	out io.Writer
+	h   hash.Hash
+	buf []byte
+	seq uint64
+}
+
+func newTracer(out io.Writer) *tracer {
+	return &tracer{out: out, h: sha256.New(), buf: make([]byte, 0, 512)}
+}
+
+func (t *tracer) sum() string { return hex.EncodeToString(t.h.Sum(nil)) }
+
+func (t *tracer) begin(at time.Duration, kind string, worker string, replica int, gen uint64) {
+	t.seq++
+	b := t.buf[:0]
+	b = append(b, `{"t":`...)
+	b = strconv.AppendInt(b, int64(at), 10)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, t.seq, 10)
+	b = append(b, `,"kind":"`...)
+	b = append(b, kind...)
+	b = append(b, `","worker":`...)
+	b = strconv.AppendQuote(b, worker)
+	if replica != 0 {
+		b = append(b, `,"replica":`...)
+		b = strconv.AppendInt(b, int64(replica), 10)
+	}
+	if gen != 0 {
+		b = append(b, `,"gen":`...)
+		b = strconv.AppendUint(b, gen, 10)
+	}
+	t.buf = b
+}
+
+func (t *tracer) str(key, val string) {
+	if val == "" {
+		return
+	}
+	t.buf = append(t.buf, ',', '"')
+	t.buf = append(t.buf, key...)
+	t.buf = append(t.buf, '"', ':')
+	t.buf = strconv.AppendQuote(t.buf, val)
+}
+
+func (t *tracer) num(key string, val int64) {
+	t.buf = append(t.buf, ',', '"')
+	t.buf = append(t.buf, key...)
+	t.buf = append(t.buf, '"', ':')
+	t.buf = strconv.AppendInt(t.buf, val, 10)
+}
+
+func (t *tracer) end() {
+	t.buf = append(t.buf, '}', '\n')
+	t.h.Write(t.buf)
+	if t.out != nil {
+		t.out.Write(t.buf)
+	}
+}
+
+func (t *tracer) event(at time.Duration, ev *engine.Event) {
+	h := ev.H
+	if ev.Kind == engine.EvTimer {
+		h = ev.Timer.H
+	}
+	t.begin(at, "ev."+ev.Kind.String(), h.Worker, h.Replica, h.Gen)
+	switch ev.Kind {
+	case engine.EvSpawned, engine.EvAdopted:
+		t.num("pid", int64(ev.PID))
+		t.str("err", ev.Err)
+	case engine.EvSpawnFailed, engine.EvDone:
+		t.str("err", ev.Err)
+	case engine.EvExited:
+		t.num("code", int64(ev.Code))
+		t.str("signal", ev.Signal)
+		if ev.OOM {
+			t.str("oom", "true")
+		}
+	case engine.EvTimer:
+		t.str("timer", ev.Timer.Kind.String())
+		t.num("id", int64(ev.Timer.ID))
+	case engine.EvProbe:
+		t.str("probe", ev.Probe.String())
+		t.str("ok", strconv.FormatBool(ev.OK))
+	case engine.EvVerified:
+		t.str("ok", strconv.FormatBool(ev.OK))
+	case engine.EvSample:
+		t.num("memory", ev.Usage.Memory)
+		t.num("cpu_milli", int64(ev.Usage.CPU*1000))
+		t.num("pids", int64(ev.Usage.Pids))
+	case engine.EvCommand:
+		t.str("verb", ev.Cmd.Verb.String())
+		t.str("target", ev.Cmd.Worker)
+		t.num("n", int64(ev.Cmd.N))
+	case engine.EvStart:
+		t.num("recovered", int64(len(ev.Recovered)))
+	}
+	t.end()
+}
+
+func (t *tracer) action(at time.Duration, a *engine.Action) {
+	h := a.H
+	if a.Kind == engine.ActStartTimer || a.Kind == engine.ActCancelTimer {
+		h = a.Timer.H
+	}
+	t.begin(at, "act."+a.Kind.String(), h.Worker, h.Replica, h.Gen)
+	switch a.Kind {
+	case engine.ActSignal:
+		t.num("pid", int64(a.PID))
+		t.str("signal", a.Signal)
+	case engine.ActKill, engine.ActStopCommand, engine.ActVerify, engine.ActSample:
+		t.num("pid", int64(a.PID))
+	case engine.ActStartTimer:
+		t.str("timer", a.Timer.Kind.String())
+		t.num("id", int64(a.Timer.ID))
+		t.num("at", int64(a.At))
+	case engine.ActCancelTimer:
+		t.num("id", int64(a.Timer.ID))
+	case engine.ActProbe:
+		t.str("probe", a.Probe.String())
+	case engine.ActThrottle:
+		t.str("resource", a.Resource)
+	case engine.ActReply:
+		t.num("cmd", int64(a.CmdID))
+		t.str("err", a.Err)
+	case engine.ActTransition:
+		t.str("from", a.From.String())
+		t.str("to", a.To.String())
+		t.str("reason", a.Reason.String())
+	case engine.ActNotice:
+		t.str("reason", a.Reason.String())
+	}
+	t.end()
+}
+
+func (t *tracer) fault(at time.Duration, f *scenario.Fault) {
+	t.begin(at, "fault."+f.Kind(), f.Target.Worker, f.Target.Replica, 0)
+	t.str("command", f.Command)
+	t.str("signal", string(f.Signal))
+	t.end()
+}
+
+func (t *tracer) hsu(at time.Duration, kind string, epoch int) {
+	t.begin(at, kind, "", 0, 0)
+	t.num("epoch", int64(epoch))
+	t.end()
+}
+
+// violation records a violation in the trace.
+func (t *tracer) violation(at time.Duration, kind, msg string) {
+	t.begin(at, "violation", "", 0, 0)
+	t.str("invariant", kind)
+	t.str("message", msg)
+	t.end()
+}

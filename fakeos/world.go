@@ -1,0 +1,648 @@
+// Package fakeos is the simulated operating system hsu-sim runs the engine
+// on: a virtual clock, a (time, seq) event queue, one seeded PRNG, process
+// behaviour models, fault injection and aggressive PID reuse. It keeps the
+// ground truth of which processes are alive, which the invariant checker
+// reads instead of trusting the engine.
+package fakeos
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hsu-run/hsu/config"
+	"github.com/hsu-run/hsu/engine"
+	"github.com/hsu-run/hsu/scenario"
+)
+
+// Options tunes a run.
+type Options struct {
+	// Trace receives the JSON-lines trace; nil keeps only its hash.
+	Trace TraceWriter
+	// Timeline receives the human-readable timeline; nil discards it.
+	Timeline func(line string)
+	// Swarm adds a random fault mix drawn from the seed.
+	Swarm bool
+	// StopAtFirstViolation ends the run at the first violation.
+	StopAtFirstViolation bool
+}
+
+// World is one simulation run.
+type World struct {
+	sc   *scenario.Scenario
+	seed int64
+	opt  Options
+	rng  *rand.Rand
+	now  time.Duration
+	q    queue
+	seq  uint64
+
+	// hsu
+	eng       *engine.Engine
+	epoch     int
+	up        bool
+	exited    bool // hsu finished a shutdown
+	cfg       *config.Config
+	stateFile []engine.Recovered
+	cmdID     uint64
+
+	// the OS
+	procs    map[int]*proc // live processes by PID
+	byRep    map[repKey][]*proc // live processes hsu owns, by replica
+	maxRep   map[string]int     // highest replica number seen per worker
+	freePIDs []int         // most recently freed last: reused first
+	nextPID  int
+	serial   uint64
+	external map[string]*proc // unmanaged workers' processes, started outside hsu
+	spawnErr map[string]*spawnFault
+
+	tr    *tracer
+	check *checker
+	stats Stats
+}
+
+// Stats counts what happened.
+type Stats struct {
+	EngineEvents int64
+	Actions      int64
+	Spawns       int64
+	Exits        int64
+}
+
+type spawnFault struct {
+	errno string
+	count int
+}
+
+// proc is one fake process.
+type proc struct {
+	serial    uint64
+	pid       int
+	leader    *proc   // nil for a leader
+	children  []*proc // of a leader
+	owner     engine.Handle
+	worker    string
+	beh       *scenario.Behaviour
+	spawnedAt time.Duration
+	alive     bool
+	throttled bool
+	epoch     int // hsu incarnation that spawned it (0: started outside hsu)
+	// memory limit enforced by the "kernel" (policy immediate_kill), 0: none
+	hardLimit int64
+}
+
+var healthyDefault = &scenario.Behaviour{}
+
+// New prepares a run of sc with seed.
+func New(sc *scenario.Scenario, seed int64, opt Options) *World {
+	w := &World{
+		sc: sc, seed: seed, opt: opt,
+		rng:      rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15)),
+		cfg:      sc.Cfg,
+		procs:    map[int]*proc{},
+		byRep:    map[repKey][]*proc{},
+		maxRep:   map[string]int{},
+		nextPID:  100,
+		external: map[string]*proc{},
+		spawnErr: map[string]*spawnFault{},
+	}
+	w.tr = newTracer(opt.Trace)
+	w.check = newChecker(w)
+	return w
+}
+
+// Result is the outcome of a run.
+type Result struct {
+	Seed       int64
+	Violations []Violation
+	TraceHash  string
+	Restarts   map[string]int
+	Final      map[string][]engine.State // per worker, by replica (empty when hsu is down)
+	Checks     int                       // invariant and expectation checks made
+	Stats      Stats
+	End        time.Duration
+}
+
+// OK reports whether nothing was violated.
+func (r *Result) OK() bool { return len(r.Violations) == 0 }
+
+// Run simulates the scenario to its duration.
+func (w *World) Run() *Result {
+	w.schedule(0, itHsuStart, func(it *item) {})
+	for _, name := range w.cfg.Order {
+		if w.cfg.Workers[name].Type == config.TypeUnmanaged {
+			w.startExternal(name)
+		}
+	}
+	for _, f := range w.sc.Faults {
+		f := f
+		w.schedule(f.At.D(), itFault, func(it *item) { it.fault = f })
+	}
+	if w.opt.Swarm {
+		for _, f := range w.swarmFaults() {
+			f := f
+			w.schedule(f.At.D(), itFault, func(it *item) { it.fault = f })
+		}
+	}
+	for _, e := range w.sc.Expect {
+		if e.At != nil {
+			e := e
+			it := w.item(e.At.D(), itExpect)
+			it.class, it.exp = 1, e
+			w.q.push(it)
+		}
+	}
+	end := w.sc.Duration.D()
+	for {
+		it := w.q.peek()
+		if it == nil || it.at > end {
+			break
+		}
+		w.q.pop()
+		w.now = it.at
+		w.handle(it)
+		w.q.release(it)
+		if w.opt.StopAtFirstViolation && len(w.check.violations) > 0 {
+			break
+		}
+	}
+	if !w.opt.StopAtFirstViolation || len(w.check.violations) == 0 {
+		w.now = max(w.now, end)
+		w.check.final()
+	}
+	return w.result()
+}
+
+func (w *World) result() *Result {
+	r := &Result{Seed: w.seed, Violations: w.check.violations, TraceHash: w.tr.sum(), Restarts: map[string]int{},
+		Final: map[string][]engine.State{}, Checks: w.check.checks, Stats: w.stats, End: w.now}
+	for _, name := range w.cfg.Order {
+		r.Restarts[name] = w.check.restarts(scenario.Target{Worker: name})
+		if w.eng != nil && w.up {
+			for i := 1; i <= w.eng.Replicas(name); i++ {
+				st, _ := w.eng.State(name, i)
+				r.Final[name] = append(r.Final[name], st)
+			}
+		}
+	}
+	return r
+}
+
+func (w *World) item(at time.Duration, kind itemKind) *item {
+	it := w.q.alloc()
+	w.seq++
+	it.at, it.seq, it.kind = at, w.seq, kind
+	return it
+}
+
+func (w *World) schedule(at time.Duration, kind itemKind, fill func(*item)) {
+	it := w.item(at, kind)
+	fill(it)
+	w.q.push(it)
+}
+
+// toEngine queues ev for the current hsu after a latency.
+func (w *World) toEngine(lat time.Duration, ev engine.Event) {
+	it := w.item(w.now+lat, itEngine)
+	it.epoch = w.epoch
+	it.ev = ev
+	w.q.push(it)
+}
+
+// latency draws a small random delay in [lo, hi].
+func (w *World) latency(lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(w.rng.Int64N(int64(hi-lo)+1))
+}
+
+func (w *World) handle(it *item) {
+	switch it.kind {
+	case itEngine:
+		if it.epoch == w.epoch && w.up {
+			w.deliver(it.ev)
+		}
+	case itExit:
+		if it.p.alive {
+			code, sig := it.p.beh.ExitCode, string(it.p.beh.ExitSignal)
+			w.die(it.p, code, sig, false)
+		}
+	case itOOM:
+		if it.p.alive && !it.p.throttled {
+			w.check.oom(it.p)
+			w.die(it.p, 0, "KILL", true)
+		}
+	case itSignal:
+		w.signalGroup(it.p, it.sig)
+	case itKill:
+		w.killInstance(it.h, it.p)
+	case itLogLine:
+		if it.p.alive && w.up && it.p.owner.Gen != 0 {
+			w.toEngine(w.latency(0, time.Millisecond), engine.Event{Kind: engine.EvLogReady, H: it.p.owner})
+		}
+	case itFault:
+		w.fault(it.fault)
+	case itHsuStart:
+		w.hsuStart()
+	case itExpect:
+		w.check.expect(it.exp, false)
+	case itStopDeadline:
+		w.check.stopDeadline(it.h, it.p)
+	}
+}
+
+// hsuStart starts an hsu process: a fresh engine that recovers what the
+// state file lists.
+func (w *World) hsuStart() {
+	w.epoch++
+	w.up, w.exited = true, false
+	engRand := rand.New(rand.NewPCG(w.rng.Uint64(), w.rng.Uint64()))
+	w.eng = engine.New(w.cfg, engRand)
+	w.tr.hsu(w.now, "hsu_start", w.epoch)
+	w.timeline("hsu started (epoch %d, %d instances in the state file)", w.epoch, len(w.stateFile))
+	rec := append([]engine.Recovered(nil), w.stateFile...)
+	w.deliver(engine.Event{Kind: engine.EvStart, Recovered: rec})
+}
+
+// deliver steps the engine with ev and carries out its actions.
+func (w *World) deliver(ev engine.Event) {
+	ev.At = w.now
+	w.stats.EngineEvents++
+	w.tr.event(w.now, &ev)
+	w.check.beforeEvent(&ev)
+	acts := w.eng.Step(ev)
+	for i := range acts {
+		w.stats.Actions++
+		w.act(&acts[i])
+	}
+	w.check.afterEvent(&ev)
+	if len(w.eng.Bugs) > 0 {
+		for _, b := range w.eng.Bugs {
+			w.check.violate("engine", "%s", b)
+		}
+		w.eng.Bugs = w.eng.Bugs[:0]
+	}
+}
+
+// act carries out one engine action, as the real OS adapter would.
+func (w *World) act(a *engine.Action) {
+	w.tr.action(w.now, a)
+	w.check.action(a)
+	switch a.Kind {
+	case engine.ActSpawn:
+		w.spawn(a)
+	case engine.ActSignal, engine.ActStopCommand:
+		sig := a.Signal
+		if a.Kind == engine.ActStopCommand {
+			sig = "TERM" // the stop command asks the process to exit
+		}
+		if p := w.procs[a.PID]; p != nil && a.PID != 0 && p.owner == a.H {
+			it := w.item(w.now+w.latency(0, time.Millisecond), itSignal)
+			it.p, it.sig = p, sig
+			w.q.push(it)
+		}
+		w.toEngine(w.latency(0, time.Millisecond), engine.Event{Kind: engine.EvDone, H: a.H, Done: a.Kind})
+	case engine.ActKill:
+		it := w.item(w.now+w.latency(0, time.Millisecond), itKill)
+		it.h = a.H
+		w.q.push(it)
+		w.toEngine(w.latency(0, time.Millisecond), engine.Event{Kind: engine.EvDone, H: a.H, Done: a.Kind})
+	case engine.ActStartTimer:
+		it := w.item(a.At, itEngine)
+		it.epoch = w.epoch
+		it.ev = engine.Event{Kind: engine.EvTimer, Timer: a.Timer}
+		w.q.push(it)
+	case engine.ActProbe:
+		p := w.procs[a.PID]
+		ok := p != nil && p.owner == a.H && w.healthy(p)
+		w.toEngine(w.latency(time.Millisecond, 3*time.Millisecond), engine.Event{Kind: engine.EvProbe, H: a.H, Probe: a.Probe, OK: ok})
+	case engine.ActSample:
+		if p := w.procs[a.PID]; p != nil && p.owner == a.H {
+			w.toEngine(w.latency(0, time.Millisecond), engine.Event{Kind: engine.EvSample, H: a.H, Usage: w.usage(p)})
+		}
+	case engine.ActThrottle:
+		if p := w.procs[a.PID]; p != nil && p.owner == a.H && a.Resource == "memory" {
+			p.throttled = true
+		}
+		w.toEngine(w.latency(0, time.Millisecond), engine.Event{Kind: engine.EvDone, H: a.H, Done: a.Kind})
+	case engine.ActVerify:
+		p := w.procs[a.PID]
+		ok := p != nil && p.leader == nil && p.owner == a.H
+		w.toEngine(w.latency(0, time.Millisecond), engine.Event{Kind: engine.EvVerified, H: a.H, OK: ok})
+	case engine.ActAdopt:
+		w.adopt(a)
+	case engine.ActPersist:
+		w.stateFile = w.eng.Instances()
+	case engine.ActReply:
+		if a.Err != "" {
+			w.timeline("command %d refused: %s", a.CmdID, a.Err)
+		}
+	case engine.ActTransition:
+		w.timeline("%-14s %s -> %s  %s", replicaName(a.H), a.From, a.To, a.Reason)
+	case engine.ActNotice:
+		w.timeline("%-14s %s", replicaName(a.H), a.Reason)
+	case engine.ActExit:
+		w.up, w.exited = false, true
+		w.timeline("hsu exited after shutdown")
+	}
+}
+
+func replicaName(h engine.Handle) string { return fmt.Sprintf("%s-%d", h.Worker, h.Replica) }
+
+func (w *World) timeline(format string, args ...any) {
+	if w.opt.Timeline != nil {
+		w.opt.Timeline(fmt.Sprintf("%10s  ", fmtTime(w.now)) + fmt.Sprintf(format, args...))
+	}
+}
+
+// fmtTime prints virtual time with millisecond precision.
+func fmtTime(d time.Duration) string {
+	return fmt.Sprintf("%d.%03ds", d/time.Second, (d%time.Second)/time.Millisecond)
+}
+
+func (w *World) behaviour(worker string) *scenario.Behaviour {
+	if b := w.sc.Behaviour[worker]; b != nil {
+		return b
+	}
+	return healthyDefault
+}
+
+func (w *World) allocPID() int {
+	if n := len(w.freePIDs); n > 0 {
+		pid := w.freePIDs[n-1]
+		w.freePIDs = w.freePIDs[:n-1]
+		return pid
+	}
+	w.nextPID++
+	return w.nextPID
+}
+
+func (w *World) newProc(owner engine.Handle, worker string, beh *scenario.Behaviour, leader *proc) *proc {
+	w.serial++
+	p := &proc{serial: w.serial, pid: w.allocPID(), owner: owner, worker: worker, beh: beh,
+		spawnedAt: w.now, alive: true, leader: leader, epoch: w.epoch}
+	w.procs[p.pid] = p
+	w.track(p)
+	return p
+}
+
+// track indexes an owned live process by its replica.
+func (w *World) track(p *proc) {
+	if p.owner.Gen == 0 {
+		return
+	}
+	k := repKey{p.worker, p.owner.Replica}
+	w.byRep[k] = append(w.byRep[k], p)
+	if p.owner.Replica > w.maxRep[p.worker] {
+		w.maxRep[p.worker] = p.owner.Replica
+	}
+}
+
+func (w *World) untrack(p *proc) {
+	k := repKey{p.worker, p.owner.Replica}
+	list := w.byRep[k]
+	for i, q := range list {
+		if q == p {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(w.byRep, k)
+	} else {
+		w.byRep[k] = list
+	}
+}
+
+func (w *World) spawn(a *engine.Action) {
+	name := a.H.Worker
+	beh := w.behaviour(name)
+	errno := beh.SpawnError
+	if f := w.spawnErr[name]; f != nil && f.count > 0 {
+		errno = f.errno
+		f.count--
+	}
+	if errno != "" {
+		w.toEngine(w.latency(time.Millisecond, 5*time.Millisecond), engine.Event{Kind: engine.EvSpawnFailed, H: a.H, Err: errno})
+		return
+	}
+	w.stats.Spawns++
+	p := w.newProc(a.H, name, beh, nil)
+	for i := 0; i < beh.Children; i++ {
+		p.children = append(p.children, w.newProc(a.H, name, beh, p))
+	}
+	w.check.spawned(p)
+	w.lifecycle(p, a.Spec)
+	w.toEngine(w.latency(time.Millisecond, 5*time.Millisecond), engine.Event{Kind: engine.EvSpawned, H: a.H, PID: p.pid})
+}
+
+// lifecycle schedules what a new leader will do by itself.
+func (w *World) lifecycle(p *proc, spec *config.Worker) {
+	beh := p.beh
+	if beh.ExitAfter > 0 {
+		it := w.item(w.now+beh.ExitAfter.D(), itExit)
+		it.p = p
+		w.q.push(it)
+	}
+	if spec != nil && spec.ReadyLogLine != "" {
+		it := w.item(w.now+beh.StartDelay.D(), itLogLine)
+		it.p = p
+		w.q.push(it)
+	}
+	if spec != nil && spec.Resources.Memory != nil && spec.Resources.Memory.Policy == config.ResImmediateKill && spec.Resources.Memory.Max > 0 {
+		p.hardLimit = int64(spec.Resources.Memory.Max)
+	}
+	if m := beh.Memory; m != nil && p.hardLimit > 0 {
+		var after time.Duration
+		switch {
+		case int64(m.Start) >= p.hardLimit:
+			after = 0
+		case m.Grow > 0:
+			after = time.Duration(float64(p.hardLimit-int64(m.Start)) / float64(m.Grow) * float64(time.Second))
+		default:
+			return
+		}
+		it := w.item(w.now+after, itOOM)
+		it.p = p
+		w.q.push(it)
+	}
+}
+
+// healthy is the ground truth a probe observes.
+func (w *World) healthy(p *proc) bool {
+	b := p.beh
+	up := w.now - p.spawnedAt
+	if !p.alive || up < b.StartDelay.D() {
+		return false
+	}
+	if b.UnhealthyAfter > 0 && up >= b.UnhealthyAfter.D() {
+		return b.RecoverAfter > 0 && up >= b.UnhealthyAfter.D()+b.RecoverAfter.D()
+	}
+	return true
+}
+
+func (w *World) usage(p *proc) engine.Usage {
+	u := engine.Usage{CPU: float64(p.beh.CPU), Pids: 1 + len(p.children)}
+	if m := p.beh.Memory; m != nil {
+		u.Memory = int64(m.Start) + int64(float64(m.Grow)*(w.now-p.spawnedAt).Seconds())
+		if p.throttled && p.hardLimit == 0 {
+			if spec := w.cfg.Workers[p.worker]; spec != nil && spec.Resources.Memory != nil && spec.Resources.Memory.Max > 0 {
+				u.Memory = min(u.Memory, int64(spec.Resources.Memory.Max))
+			}
+		}
+	}
+	return u
+}
+
+// die ends a process. A leader's death is reported to hsu the way the
+// real adapter does it: the rest of its group and cgroup is killed first,
+// then the exit is delivered. While hsu is down nobody cleans up and the
+// exit is lost, as on a real machine.
+func (w *World) die(p *proc, code int, sig string, oom bool) {
+	if !p.alive {
+		return
+	}
+	w.reap(p)
+	if p.leader != nil {
+		return
+	}
+	w.stats.Exits++
+	w.check.died(p)
+	if p.owner.Gen == 0 {
+		return // an unmanaged process hsu never adopted
+	}
+	if !w.up {
+		return
+	}
+	for _, c := range p.children {
+		w.reap(c)
+	}
+	w.toEngine(w.latency(0, 2*time.Millisecond), engine.Event{Kind: engine.EvExited, H: p.owner, Code: code, Signal: sig, OOM: oom})
+}
+
+// reap removes a dead process and frees its PID for immediate reuse.
+func (w *World) reap(p *proc) {
+	if !p.alive {
+		return
+	}
+	p.alive = false
+	if p.owner.Gen != 0 {
+		w.untrack(p)
+	}
+	if w.procs[p.pid] == p {
+		delete(w.procs, p.pid)
+		w.freePIDs = append(w.freePIDs, p.pid)
+	}
+}
+
+// signalGroup delivers sig to a leader's process group.
+func (w *World) signalGroup(leader *proc, sig string) {
+	if !leader.alive {
+		return
+	}
+	if !deadly(sig, leader.beh.IgnoreSigterm) {
+		return
+	}
+	for _, c := range leader.children {
+		w.reap(c)
+	}
+	w.die(leader, 0, sig, false)
+}
+
+// deadly reports whether a fake process dies of sig: KILL always; the
+// terminating signals unless it ignores them; others are handled.
+func deadly(sig string, ignoresTerm bool) bool {
+	switch sig {
+	case "KILL":
+		return true
+	case "TERM", "INT", "QUIT", "HUP":
+		return !ignoresTerm
+	}
+	return false
+}
+
+// killInstance SIGKILLs everything left of instance h (group and cgroup).
+func (w *World) killInstance(h engine.Handle, _ *proc) {
+	var leader *proc
+	for _, p := range append([]*proc(nil), w.byRep[repKey{h.Worker, h.Replica}]...) {
+		if p.owner == h {
+			if p.leader == nil {
+				leader = p
+				continue
+			}
+			w.reap(p)
+		}
+	}
+	if leader != nil {
+		w.die(leader, 0, "KILL", false)
+	}
+}
+
+// startExternal starts the process an unmanaged worker adopts.
+func (w *World) startExternal(name string) {
+	p := w.newProc(engine.Handle{}, name, w.behaviour(name), nil)
+	p.epoch = 0
+	w.external[name] = p
+	w.lifecycle(p, nil)
+}
+
+func (w *World) adopt(a *engine.Action) {
+	p := w.external[a.H.Worker]
+	ev := engine.Event{Kind: engine.EvAdopted, H: a.H}
+	if p != nil && p.alive && (p.owner.Gen == 0 || p.owner == a.H) {
+		if p.owner.Gen != 0 {
+			w.untrack(p)
+		}
+		p.owner = a.H
+		w.track(p)
+		ev.OK, ev.PID = true, p.pid
+	} else {
+		ev.Err = "no such process"
+	}
+	w.toEngine(w.latency(0, time.Millisecond), ev)
+}
+
+func (w *World) fault(f *scenario.Fault) {
+	w.tr.fault(w.now, f)
+	switch f.Kind() {
+	case "kill":
+		w.timeline("fault: kill -%s %s", f.Signal, f.Target)
+		// Only the leader is signalled, as kill(1) would; the adapter
+		// cleans up its group when it reports the exit.
+		for _, p := range w.check.liveOf(f.Target.Worker, f.Target.Replica, true) {
+			if deadly(string(f.Signal), p.beh.IgnoreSigterm) {
+				w.die(p, 0, string(f.Signal), false)
+			}
+		}
+	case "command":
+		w.timeline("fault: command %q", f.Command)
+		w.check.command(f.Cmd)
+		if !w.up {
+			w.timeline("  (hsu is down: command not delivered)")
+			return
+		}
+		w.cmdID++
+		cmd := f.Cmd
+		cmd.ID = w.cmdID
+		w.deliver(engine.Event{Kind: engine.EvCommand, Cmd: cmd})
+	case "hsu_crash":
+		w.timeline("fault: hsu killed (kill -9)")
+		if w.up {
+			w.up = false
+			w.epoch++ // events for the dead hsu are dropped
+			w.eng = nil
+			w.check.hsuCrash()
+		}
+		if f.RestartAfter > 0 {
+			w.schedule(w.now+f.RestartAfter.D(), itHsuStart, func(*item) {})
+		}
+	case "spawn_fail":
+		w.timeline("fault: next %d spawns of %s fail with %s", f.Count, f.Target.Worker, f.Errno)
+		w.spawnErr[f.Target.Worker] = &spawnFault{errno: f.Errno, count: f.Count}
+	case "reload":
+		w.timeline("fault: reload")
+		w.cfg = f.ReloadCfg
+		w.check.reload(f.ReloadCfg)
+		if w.up {
+			w.deliver(engine.Event{Kind: engine.EvReload, Config: f.ReloadCfg})
+		}
+	}
+}
