@@ -150,6 +150,14 @@ workers:
 			want: []string{`/cfg/hsu.yaml:1:1: missing required key "version" (add version: 1)`},
 		},
 		{
+			name: "empty version",
+			files: memFS{mainFile: `version:
+workers:
+  api: {shell: sleep 1}
+`},
+			want: []string{`/cfg/hsu.yaml:1:1: missing required key "version" (add version: 1)`},
+		},
+		{
 			name:  "wrong version",
 			files: memFS{mainFile: "version: 2\nworkers:\n  api: {shell: sleep 1}\n"},
 			want:  []string{`/cfg/hsu.yaml:1:10: version: must be at most 1, got 2`},

@@ -156,7 +156,7 @@ func (l *loader) build(path string, root *yaml.Node) *Config {
 	l.root = root
 	l.dec.pos[""] = l.dec.at(root)
 	l.collect(path, root, true)
-	if l.version == nil {
+	if isNull(l.version) { // "version:" with no value is as good as none
 		l.dec.errorf(root, "", "missing required key \"version\" (add version: 1)")
 	}
 	cfg := &Config{File: path, pos: l.dec.pos}

@@ -78,6 +78,7 @@ func (e *Engine) apply(c Command) string {
 			return "an unmanaged worker has exactly one instance"
 		}
 		e.scale(w, c.N, r)
+		e.emit(Action{Kind: ActPersist}) // a scale survives an hsu restart
 	case CmdSignal:
 		sig, err := config.ParseSignal(c.Signal)
 		if err != nil {
@@ -137,7 +138,7 @@ func (e *Engine) scale(w *worker, n int, r Reason) {
 // reload applies a new config: workers whose definition is unchanged are
 // not touched; changed ones restart; added ones start; removed ones stop.
 // A change of replicas alone is a scale, not a restart.
-func (e *Engine) reload(cfg *config.Config, cmdID uint64) {
+func (e *Engine) reload(cfg *config.Config) {
 	if cfg == nil {
 		return
 	}
@@ -159,17 +160,16 @@ func (e *Engine) reload(cfg *config.Config, cmdID uint64) {
 			}
 			continue
 		}
-		if sameExceptReplicas(w.spec, spec) {
-			w.spec = spec
-			e.setSpec(w, spec)
-			if w.desired != spec.Replicas {
-				e.scale(w, spec.Replicas, Reason{Kind: RReload})
-			}
-			continue
-		}
+		// A scale command outlives reloads that leave the worker's
+		// replicas key as it was; an edited replicas key wins.
+		rescale := spec.Replicas != w.spec.Replicas
+		same := sameExceptReplicas(w.spec, spec)
 		e.setSpec(w, spec)
-		if w.desired != spec.Replicas {
+		if rescale {
 			e.scale(w, spec.Replicas, Reason{Kind: RReload})
+		}
+		if same {
+			continue
 		}
 		for _, s := range w.slots[:min(w.desired, len(w.slots))] {
 			if s.state.Live() || s.inst.spawning {

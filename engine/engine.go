@@ -97,7 +97,7 @@ func (e *Engine) Step(ev Event) []Action {
 	}
 	switch ev.Kind {
 	case EvStart:
-		e.start(ev.Recovered)
+		e.start(ev.Saved)
 	case EvSpawned:
 		if s := e.current(ev.H); s != nil {
 			s.spawned(e, ev.PID)
@@ -141,13 +141,16 @@ func (e *Engine) Step(ev Event) []Action {
 			s.adopted(e, ev)
 		}
 	case EvDone:
+		if s := e.current(ev.H); s != nil && ev.Done == ActKill && s.inst.cleaning {
+			s.cleaned(e)
+		}
 		if ev.Err != "" {
 			e.emit(Action{Kind: ActNotice, H: ev.H, Reason: Reason{Kind: RProbeError, Text: ev.Done.String() + " failed: " + ev.Err}})
 		}
 	case EvCommand:
 		e.command(ev.Cmd)
 	case EvReload:
-		e.reload(ev.Config, 0)
+		e.reload(ev.Config)
 	}
 	e.settle()
 	return e.out
@@ -179,49 +182,69 @@ func (e *Engine) newGen() uint64 {
 	return g
 }
 
-// start begins supervision: recovered instances are verified, every other
-// replica waits for its dependencies.
-func (e *Engine) start(rec []Recovered) {
+// start begins supervision. With a state file from a previous hsu,
+// recorded instances are verified and adopted (never duplicated), spawns
+// that were in flight are cleaned up by handle first, and replicas that
+// were down stay down; every other replica waits for its dependencies.
+func (e *Engine) start(sv *Saved) {
 	if e.started {
 		return
 	}
 	e.started = true
-	for _, r := range rec {
-		if r.H.Gen >= e.nextGen {
-			e.nextGen = r.H.Gen + 1
+	taken := map[*slot]bool{}
+	if sv != nil {
+		e.nextGen = max(e.nextGen, sv.NextGen)
+		for _, r := range sv.Instances {
+			e.nextGen = max(e.nextGen, r.H.Gen+1)
 		}
-	}
-	adopted := map[*slot]bool{}
-	for _, r := range rec {
-		s := e.slotOf(r.H)
-		if r.PID == 0 {
-			// A replica that must stay down across hsu restarts.
-			if s != nil && !adopted[s] && (r.State == Stopped || r.State == Exited || r.State == Failed) {
-				adopted[s] = true
-				s.userStopped = r.UserStopped
-				s.everStarted = true
-				e.transition(s, r.State, Reason{Kind: RRecovered})
+		for _, w := range e.order {
+			// A scale survives hsu restarts. Nothing runs yet, so this only
+			// resizes; surplus slots are dropped by trim.
+			if sc, ok := sv.Replicas[w.name]; ok && sc.Base == w.spec.Replicas && sc.N != w.desired {
+				n := sc.N
+				w.desired = n
+				for i := len(w.slots); i < n; i++ {
+					w.slots = append(w.slots, newSlot(w, i+1))
+				}
+				e.dirty = true
 			}
-			continue
 		}
-		if s == nil || r.H.Replica > s.w.desired || s.w.spec.Type == config.TypeUnmanaged || adopted[s] {
-			// Ours, but no longer wanted. PID 0: kill what is left of the
-			// instance by its handle (cgroup), never by a PID that may have
-			// been reused while hsu was down.
-			e.emit(Action{Kind: ActKill, H: r.H})
-			continue
+		for _, r := range sv.Instances {
+			s := e.slotOf(r.H)
+			wanted := s != nil && !taken[s] && r.H.Replica <= s.w.desired
+			switch {
+			case r.PID == 0 && r.State == Starting:
+				// A spawn was in flight when hsu died: its process may run
+				// without a recorded PID. Kill by handle (cgroup), then
+				// start afresh.
+				if !wanted {
+					e.emit(Action{Kind: ActKill, H: r.H})
+					continue
+				}
+				taken[s] = true
+				s.cleanup(e, r.H.Gen, afterRestart, Reason{Kind: RRecovered})
+			case r.PID == 0:
+				if wanted && (r.State == Stopped || r.State == Exited || r.State == Failed) {
+					taken[s] = true
+					s.userStopped = r.UserStopped
+					s.everStarted = true
+					e.transition(s, r.State, Reason{Kind: RRecovered})
+				}
+			case !wanted || s.w.spec.Type == config.TypeUnmanaged:
+				// Ours, but no longer wanted (or not ours to keep). Kill by
+				// handle, never by a PID that may have been reused while hsu
+				// was down.
+				e.emit(Action{Kind: ActKill, H: r.H})
+			default:
+				taken[s] = true
+				s.recover(e, r)
+			}
 		}
-		adopted[s] = true
-		s.recover(e, r)
 	}
 	for _, w := range e.order {
-		for _, s := range w.slots {
-			if !adopted[s] {
-				if s.userStopped {
-					e.transition(s, Stopped, Reason{Kind: RCommand, Text: "stop"})
-				} else {
-					s.toPending(e, Reason{Kind: RDefined})
-				}
+		for _, s := range w.slots[:min(w.desired, len(w.slots))] {
+			if !taken[s] && s.state == Stopped {
+				s.toPending(e, Reason{Kind: RDefined})
 			}
 		}
 	}
@@ -250,6 +273,9 @@ func (e *Engine) startPending() {
 				continue
 			}
 			if dep, cond, ok := e.depsMet(w); ok {
+				if !e.hasCapacity(w) {
+					continue // a surplus replica is still stopping
+				}
 				s.launch(e, Reason{Kind: RDepsMet})
 			} else if s.reason.Kind != RWaitingDep || s.reason.Text != dep || s.reason.Trigger != cond {
 				// Show what it waits for; the state stays pending.
@@ -258,6 +284,19 @@ func (e *Engine) startPending() {
 			}
 		}
 	}
+}
+
+// hasCapacity reports whether one more instance of w may start without
+// exceeding its desired replica count (surplus replicas that are still
+// stopping count).
+func (e *Engine) hasCapacity(w *worker) bool {
+	n := 0
+	for _, s := range w.slots {
+		if s.inst.alive || s.inst.spawning || s.inst.cleaning {
+			n++
+		}
+	}
+	return n < w.desired
 }
 
 // depsMet reports whether every dependency of w meets its condition, or
@@ -390,6 +429,9 @@ func (e *Engine) transition(s *slot, to State, r Reason) {
 	s.state, s.reason, s.since = to, r, e.now
 	e.dirty = true
 	e.emit(Action{Kind: ActTransition, H: s.handle(), From: from, To: to, Reason: r})
+	if to == Stopped || to == Exited || to == Failed {
+		e.emit(Action{Kind: ActPersist}) // these states survive an hsu restart
+	}
 }
 
 // legal is the table of allowed state changes; anything else is recorded
@@ -405,12 +447,12 @@ var legal = func() [numStates][numStates]bool {
 	allow(Starting, Running, Stopping, Backoff, Exited, Failed, Stopped, Starting)
 	allow(Running, Ready, Stopping, Backoff, Exited, Failed, Starting, Stopped)
 	allow(Ready, Running, Stopping, Backoff, Exited, Failed, Starting, Stopped)
-	allow(Stopping, Stopped, Starting, Backoff, Failed, Exited)
-	allow(Stopped, Pending, Starting, Stopped, Exited, Failed) // exited/failed: restored after an hsu restart
+	allow(Stopping, Stopped, Starting, Backoff, Failed, Exited, Pending)
+	allow(Stopped, Pending, Starting, Stopped, Exited, Failed, Unknown) // exited, failed, unknown: restored after an hsu restart
 	allow(Backoff, Starting, Stopped, Failed, Pending)
 	allow(Exited, Pending, Starting, Stopped)
 	allow(Failed, Pending, Starting, Stopped)
-	allow(Unknown, Running, Ready, Stopping, Backoff, Exited, Failed, Stopped, Starting)
+	allow(Unknown, Running, Ready, Stopping, Backoff, Exited, Failed, Stopped, Starting, Pending)
 	return t
 }()
 

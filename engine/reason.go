@@ -43,6 +43,7 @@ const (
 	RRemoved                    // worker or replica removed by reload or scale
 	RProbeError                 // Text: an action failed (signal, kill, ...)
 	RBackoffDone                // the back-off delay elapsed
+	RWaitingCapacity            // N: desired; surplus replicas are still stopping
 )
 
 // Reason says why a transition or notice happened.
@@ -100,6 +101,8 @@ func (r Reason) text() string {
 		return "OOMKilled"
 	case RBackoff:
 		return fmt.Sprintf("%s; restart %d (%s) in %s", r.Text, r.N, r.Trigger, r.D.Round(time.Millisecond))
+	case RWaitingCapacity:
+		return fmt.Sprintf("waiting for replicas above %d to stop", r.N)
 	case RBackoffDone:
 		return "back-off elapsed"
 	case RBudget:

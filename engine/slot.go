@@ -48,6 +48,9 @@ type instance struct {
 	spawnedAt time.Duration
 	pastStart bool // ran past start_seconds
 	killed    bool // SIGKILL sent
+	// cleaning: an ActKill by handle is in flight; the slot waits for its
+	// EvDone (every process of the instance gone) before going on.
+	cleaning bool
 	// resourceKilled: killed by the immediate_kill policy, so the exit
 	// counts as a resource restart, like an OOM kill.
 	resourceKilled bool
@@ -101,6 +104,14 @@ func (s *slot) toPending(e *Engine, r Reason) {
 // launch spawns (or, for unmanaged workers, adopts) a new instance.
 func (s *slot) launch(e *Engine, r Reason) {
 	s.disarmAll(e)
+	if !e.hasCapacity(s.w) {
+		// Replicas removed by a scale-down are still stopping: starting now
+		// would run more instances than asked for. settle retries.
+		s.inst = instance{gen: s.inst.gen}
+		s.after = afterNone
+		e.transition(s, Pending, Reason{Kind: RWaitingCapacity, N: int64(s.w.desired)})
+		return
+	}
 	if s.everStarted {
 		s.restarts++
 	}
@@ -111,6 +122,9 @@ func (s *slot) launch(e *Engine, r Reason) {
 		e.emit(Action{Kind: ActAdopt, H: s.handle(), Spec: s.spec()})
 		return
 	}
+	// Write-ahead: the state file names the instance before it exists, so
+	// an hsu that dies mid-spawn is followed by one that cleans it up.
+	e.emit(Action{Kind: ActPersist})
 	e.emit(Action{Kind: ActSpawn, H: s.handle(), Spec: s.spec()})
 }
 
@@ -339,11 +353,11 @@ func MinBackoff(b config.Backoff, n int) time.Duration {
 // in progress.
 func (s *slot) stop(e *Engine, mode after, r Reason) {
 	switch {
+	case s.inst.cleaning:
+		s.setAfter(e, mode, r)
 	case s.inst.alive || s.inst.spawning:
 		if s.after != afterNone && s.state == Stopping {
-			if mode == afterStop || s.after != afterStop {
-				s.after, s.afterReason = mode, r
-			}
+			s.setAfter(e, mode, r)
 			return
 		}
 		s.after, s.afterReason = mode, r
@@ -365,6 +379,26 @@ func (s *slot) stop(e *Engine, mode after, r Reason) {
 			}
 		}
 	}
+}
+
+// setAfter changes what follows a stop already in progress. A stop
+// (command, shutdown, scale-down) beats everything except a later restart
+// command for a replica that is still wanted; a restart beats an automatic
+// restart; an automatic (health, resource) restart changes nothing that was
+// asked for.
+func (s *slot) setAfter(e *Engine, mode after, r Reason) {
+	switch mode {
+	case afterStop:
+	case afterRestart:
+		if s.after == afterStop && (e.shutdown || s.idx > s.w.desired || s.w.removed) {
+			return
+		}
+	default:
+		if s.after != afterNone {
+			return
+		}
+	}
+	s.after, s.afterReason = mode, r
 }
 
 // signalStop sends the stop signal (or runs the stop command) and arms the
@@ -575,18 +609,43 @@ func (s *slot) verified(e *Engine, ok bool) {
 		s.running(e)
 		return
 	}
-	// It died while hsu was down; its exit status is lost. Treat it as a
-	// crash so the restart policy decides, after killing whatever is left
-	// of its group by handle (its PID may belong to someone else now).
+	// It died while hsu was down; its exit status is lost. Kill whatever
+	// is left of it by handle (its PID may belong to someone else now),
+	// then let the restart policy decide as for a crash.
 	s.inst.alive = false
-	e.emit(Action{Kind: ActKill, H: s.handle()})
-	e.emit(Action{Kind: ActPersist})
 	s.lastExit = Reason{Kind: RVerifyFailed}
-	if s.spec().Restart.Policy == config.PolicyNever {
-		e.transition(s, Exited, Reason{Kind: RVerifyFailed})
-		return
+	s.cleanup(e, s.inst.gen, afterNone, Reason{Kind: RVerifyFailed})
+}
+
+// cleanup kills every process left of instance gen by its handle and
+// waits for that to complete; then comes what (afterRestart: pending for
+// a fresh start; afterNone: the restart policy, as after a crash).
+func (s *slot) cleanup(e *Engine, gen uint64, what after, r Reason) {
+	s.inst = instance{gen: gen, cleaning: true}
+	s.after, s.afterReason = what, r
+	if s.state != Unknown {
+		e.transition(s, Unknown, r)
 	}
-	s.restartAfter(e, config.TriggerCrash, Reason{Kind: RVerifyFailed}, false)
+	e.emit(Action{Kind: ActPersist})
+	e.emit(Action{Kind: ActKill, H: s.handle()})
+}
+
+// cleaned: the cleanup kill completed.
+func (s *slot) cleaned(e *Engine) {
+	s.inst.cleaning = false
+	e.emit(Action{Kind: ActPersist})
+	what := s.after
+	s.after = afterNone
+	switch {
+	case what == afterRestart:
+		s.toPending(e, s.afterReason)
+	case what == afterStop:
+		e.transition(s, Stopped, s.afterReason)
+	case s.spec().Restart.Policy == config.PolicyNever:
+		e.transition(s, Exited, Reason{Kind: RVerifyFailed})
+	default:
+		s.restartAfter(e, config.TriggerCrash, Reason{Kind: RVerifyFailed}, false)
+	}
 }
 
 // adopted: an unmanaged process was (or was not) found.

@@ -74,22 +74,31 @@ func (e *Engine) Desired(worker string) int {
 	return 0
 }
 
-// Instances lists what the state file must keep (ActPersist): the live
-// instances, and replicas that must stay down after an hsu restart
-// (stopped by a command, exited, failed) with PID 0.
-func (e *Engine) Instances() []Recovered {
-	var out []Recovered
+// Save returns what the state file must keep (ActPersist): the live and
+// in-flight instances, the replicas that must stay down after an hsu
+// restart (stopped by a command, exited, failed), scaled replica counts
+// and the next generation, so handles are never reused.
+func (e *Engine) Save() Saved {
+	sv := Saved{NextGen: e.nextGen}
 	for _, w := range e.order {
+		if w.desired != w.spec.Replicas && !w.removed {
+			if sv.Replicas == nil {
+				sv.Replicas = map[string]Scale{}
+			}
+			sv.Replicas[w.name] = Scale{Base: w.spec.Replicas, N: w.desired}
+		}
 		for _, s := range w.slots {
 			switch {
 			case s.inst.alive:
-				out = append(out, Recovered{H: s.handle(), PID: s.inst.pid, UserStopped: s.userStopped})
+				sv.Instances = append(sv.Instances, Recovered{H: s.handle(), PID: s.inst.pid, State: Running, UserStopped: s.userStopped})
+			case s.inst.spawning || s.inst.cleaning:
+				sv.Instances = append(sv.Instances, Recovered{H: s.handle(), State: Starting})
 			case s.state == Exited || s.state == Failed || (s.state == Stopped && s.userStopped):
-				out = append(out, Recovered{H: s.handle(), State: s.state, UserStopped: s.userStopped})
+				sv.Instances = append(sv.Instances, Recovered{H: s.handle(), State: s.state, UserStopped: s.userStopped})
 			}
 		}
 	}
-	return out
+	return sv
 }
 
 // Alive reports whether the engine believes instance h is alive.

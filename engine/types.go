@@ -113,18 +113,35 @@ type Event struct {
 	Done  ActionKind // EvDone: which action finished
 	Cmd   Command    // EvCommand
 
-	Recovered []Recovered    // EvStart
-	Config    *config.Config // EvReload
+	Saved  *Saved         // EvStart: the state file of a previous hsu, or nil
+	Config *config.Config // EvReload
 }
 
-// Recovered is an instance that a previous hsu process left running, as
-// read back from the state file.
+// Saved is what hsu keeps in its state file so that a new hsu process can
+// take over from one that died: written on every ActPersist (from
+// Engine.Save), handed back in EvStart.
+type Saved struct {
+	NextGen   uint64         `json:"next_gen"`
+	Replicas  map[string]Scale `json:"replicas,omitempty"` // scaled replica counts
+	Instances []Recovered    `json:"instances"`
+}
+
+// Scale is a replica count set by a command. It outlives an hsu restart
+// only while the config still says Base: an edited config wins.
+type Scale struct {
+	Base int `json:"base"` // the config's replicas when the scale was made
+	N    int `json:"n"`
+}
+
+// Recovered is one replica's entry in the state file.
 type Recovered struct {
-	H   Handle
-	PID int // 0: no process; the replica stays in State
-	// State of a replica without a process: stopped, exited or failed.
-	State       State
-	UserStopped bool // stopped by a command
+	H   Handle `json:"handle"`
+	PID int    `json:"pid,omitempty"` // 0: no process known
+	// State is stopped, exited or failed for a replica that must stay down,
+	// starting for a spawn that was in flight (its process may exist
+	// without hsu knowing its PID), else running.
+	State       State `json:"state"`
+	UserStopped bool  `json:"user_stopped,omitempty"`
 }
 
 // Usage is one resource sample of an instance's whole tree.

@@ -139,15 +139,17 @@ func (c *checker) command(cmd engine.Command) {
 		}
 	default:
 		c.lastCmd[cmd.Worker] = now
-		if cmd.Verb == engine.CmdScale && c.w.up {
+		if cmd.Verb == engine.CmdScale {
 			c.desired[cmd.Worker] = cmd.N
 		}
 	}
 }
 
-func (c *checker) reload(cfg *config.Config) {
+func (c *checker) reload(old, cfg *config.Config) {
 	for name, spec := range cfg.Workers {
-		c.desired[name] = spec.Replicas
+		if o := old.Workers[name]; o == nil || o.Replicas != spec.Replicas {
+			c.desired[name] = spec.Replicas // an edited replicas key wins over a scale
+		}
 		c.lastCmd[name] = c.w.now
 	}
 	for name := range c.desired {
@@ -158,8 +160,21 @@ func (c *checker) reload(cfg *config.Config) {
 	}
 }
 
+// hsuRestart: a new hsu after a clean shutdown starts its workers afresh,
+// as a start command would.
+func (c *checker) hsuRestart(clean bool) {
+	if !clean {
+		return
+	}
+	c.shutdown = false
+	for name := range c.lastCmd {
+		c.lastCmd[name] = c.w.now
+	}
+}
+
 func (c *checker) hsuCrash() {
 	c.crashed, c.crashAt = true, c.w.now
+	c.shutdown = false // a shutdown dies with the hsu doing it
 	for _, r := range c.reps {
 		r.hasExit, r.n = false, 0
 	}
@@ -242,6 +257,7 @@ func (c *checker) action(a *engine.Action) {
 			if spec := c.spec(a.H.Worker); spec != nil {
 				it := c.w.item(now+spec.Stop.Timeout.D()+killSlack, itStopDeadline)
 				it.class, it.h = 1, a.H
+				it.ev.At = now // which stop this deadline is for
 				c.w.q.push(it)
 			}
 			if c.shutdown {
@@ -355,9 +371,9 @@ func (c *checker) checkReverseOrder(worker string) {
 
 // stopDeadline: a stopping instance must be dead or SIGKILLed by the stop
 // timeout plus slack.
-func (c *checker) stopDeadline(h engine.Handle, _ *proc) {
+func (c *checker) stopDeadline(h engine.Handle, signalAt time.Duration) {
 	st := c.stops[h]
-	if st == nil || st.killed || !c.w.up {
+	if st == nil || st.killed || !c.w.up || st.signalAt != signalAt {
 		return
 	}
 	c.checks++
@@ -459,6 +475,9 @@ func (c *checker) target(name string) scenario.Target {
 
 // final runs the end-of-run expectations.
 func (c *checker) final() {
+	if c.w.opt.Swarm {
+		return
+	}
 	for _, e := range c.w.sc.Expect {
 		c.expect(e, true)
 	}

@@ -114,7 +114,9 @@ func (t *tracer) event(at time.Duration, ev *engine.Event) {
 		t.str("target", ev.Cmd.Worker)
 		t.num("n", int64(ev.Cmd.N))
 	case engine.EvStart:
-		t.num("recovered", int64(len(ev.Recovered)))
+		if ev.Saved != nil {
+			t.num("recovered", int64(len(ev.Saved.Instances)))
+		}
 	}
 	t.end()
 }

@@ -21,7 +21,9 @@ type Options struct {
 	Trace TraceWriter
 	// Timeline receives the human-readable timeline; nil discards it.
 	Timeline func(line string)
-	// Swarm adds a random fault mix drawn from the seed.
+	// Swarm adds a random fault mix drawn from the seed; the scenario's
+	// expectations are then skipped (the faults void them) and only the
+	// built-in invariants are checked.
 	Swarm bool
 	// StopAtFirstViolation ends the run at the first violation.
 	StopAtFirstViolation bool
@@ -43,7 +45,7 @@ type World struct {
 	up        bool
 	exited    bool // hsu finished a shutdown
 	cfg       *config.Config
-	stateFile []engine.Recovered
+	stateFile *engine.Saved // what hsu last persisted; nil before the first write
 	cmdID     uint64
 
 	// the OS
@@ -128,6 +130,14 @@ func (r *Result) OK() bool { return len(r.Violations) == 0 }
 
 // Run simulates the scenario to its duration.
 func (w *World) Run() *Result {
+	// Spawn failures are armed before hsu starts, so one at 0s affects the
+	// very first spawn; every other fault at 0s happens once hsu is up.
+	for _, f := range w.sc.Faults {
+		if f.Kind() == "spawn_fail" {
+			f := f
+			w.schedule(f.At.D(), itFault, func(it *item) { it.fault = f })
+		}
+	}
 	w.schedule(0, itHsuStart, func(it *item) {})
 	for _, name := range w.cfg.Order {
 		if w.cfg.Workers[name].Type == config.TypeUnmanaged {
@@ -135,8 +145,10 @@ func (w *World) Run() *Result {
 		}
 	}
 	for _, f := range w.sc.Faults {
-		f := f
-		w.schedule(f.At.D(), itFault, func(it *item) { it.fault = f })
+		if f.Kind() != "spawn_fail" {
+			f := f
+			w.schedule(f.At.D(), itFault, func(it *item) { it.fault = f })
+		}
 	}
 	if w.opt.Swarm {
 		for _, f := range w.swarmFaults() {
@@ -145,7 +157,7 @@ func (w *World) Run() *Result {
 		}
 	}
 	for _, e := range w.sc.Expect {
-		if e.At != nil {
+		if e.At != nil && !w.opt.Swarm {
 			e := e
 			it := w.item(e.At.D(), itExpect)
 			it.class, it.exp = 1, e
@@ -233,7 +245,10 @@ func (w *World) handle(it *item) {
 	case itSignal:
 		w.signalGroup(it.p, it.sig)
 	case itKill:
-		w.killInstance(it.h, it.p)
+		w.killInstance(it.h)
+		if it.epoch == w.epoch && w.up {
+			w.toEngine(w.latency(0, time.Millisecond), engine.Event{Kind: engine.EvDone, H: it.h, Done: engine.ActKill})
+		}
 	case itLogLine:
 		if it.p.alive && w.up && it.p.owner.Gen != 0 {
 			w.toEngine(w.latency(0, time.Millisecond), engine.Event{Kind: engine.EvLogReady, H: it.p.owner})
@@ -245,21 +260,30 @@ func (w *World) handle(it *item) {
 	case itExpect:
 		w.check.expect(it.exp, false)
 	case itStopDeadline:
-		w.check.stopDeadline(it.h, it.p)
+		w.check.stopDeadline(it.h, it.ev.At)
 	}
 }
 
 // hsuStart starts an hsu process: a fresh engine that recovers what the
 // state file lists.
 func (w *World) hsuStart() {
+	if w.up {
+		// The real hsu locks its state dir: a second one refuses to start.
+		w.timeline("second hsu refused: the state dir is locked by the running one")
+		return
+	}
 	w.epoch++
+	w.check.hsuRestart(w.exited)
 	w.up, w.exited = true, false
 	engRand := rand.New(rand.NewPCG(w.rng.Uint64(), w.rng.Uint64()))
 	w.eng = engine.New(w.cfg, engRand)
 	w.tr.hsu(w.now, "hsu_start", w.epoch)
-	w.timeline("hsu started (epoch %d, %d instances in the state file)", w.epoch, len(w.stateFile))
-	rec := append([]engine.Recovered(nil), w.stateFile...)
-	w.deliver(engine.Event{Kind: engine.EvStart, Recovered: rec})
+	n := 0
+	if w.stateFile != nil {
+		n = len(w.stateFile.Instances)
+	}
+	w.timeline("hsu started (epoch %d, %d entries in the state file)", w.epoch, n)
+	w.deliver(engine.Event{Kind: engine.EvStart, Saved: w.stateFile})
 }
 
 // deliver steps the engine with ev and carries out its actions.
@@ -301,10 +325,11 @@ func (w *World) act(a *engine.Action) {
 		}
 		w.toEngine(w.latency(0, time.Millisecond), engine.Event{Kind: engine.EvDone, H: a.H, Done: a.Kind})
 	case engine.ActKill:
+		// Completes (EvDone) only once every process of the instance is
+		// gone, as the real adapter reports it after cgroup.kill.
 		it := w.item(w.now+w.latency(0, time.Millisecond), itKill)
-		it.h = a.H
+		it.h, it.epoch = a.H, w.epoch
 		w.q.push(it)
-		w.toEngine(w.latency(0, time.Millisecond), engine.Event{Kind: engine.EvDone, H: a.H, Done: a.Kind})
 	case engine.ActStartTimer:
 		it := w.item(a.At, itEngine)
 		it.epoch = w.epoch
@@ -330,7 +355,8 @@ func (w *World) act(a *engine.Action) {
 	case engine.ActAdopt:
 		w.adopt(a)
 	case engine.ActPersist:
-		w.stateFile = w.eng.Instances()
+		sv := w.eng.Save()
+		w.stateFile = &sv
 	case engine.ActReply:
 		if a.Err != "" {
 			w.timeline("command %d refused: %s", a.CmdID, a.Err)
@@ -560,7 +586,7 @@ func deadly(sig string, ignoresTerm bool) bool {
 }
 
 // killInstance SIGKILLs everything left of instance h (group and cgroup).
-func (w *World) killInstance(h engine.Handle, _ *proc) {
+func (w *World) killInstance(h engine.Handle) {
 	var leader *proc
 	for _, p := range append([]*proc(nil), w.byRep[repKey{h.Worker, h.Replica}]...) {
 		if p.owner == h {
@@ -614,11 +640,11 @@ func (w *World) fault(f *scenario.Fault) {
 		}
 	case "command":
 		w.timeline("fault: command %q", f.Command)
-		w.check.command(f.Cmd)
 		if !w.up {
 			w.timeline("  (hsu is down: command not delivered)")
 			return
 		}
+		w.check.command(f.Cmd)
 		w.cmdID++
 		cmd := f.Cmd
 		cmd.ID = w.cmdID
@@ -639,8 +665,8 @@ func (w *World) fault(f *scenario.Fault) {
 		w.spawnErr[f.Target.Worker] = &spawnFault{errno: f.Errno, count: f.Count}
 	case "reload":
 		w.timeline("fault: reload")
+		w.check.reload(w.cfg, f.ReloadCfg)
 		w.cfg = f.ReloadCfg
-		w.check.reload(f.ReloadCfg)
 		if w.up {
 			w.deliver(engine.Event{Kind: engine.EvReload, Config: f.ReloadCfg})
 		}

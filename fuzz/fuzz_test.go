@@ -116,7 +116,7 @@ func checkErrors(t *testing.T, data []byte, err error) {
 	if len(list.Errs) == 0 || len(list.Errs) > config.MaxErrors {
 		t.Fatalf("%d errors in the list", len(list.Errs))
 	}
-	lines := bytes.Split(data, []byte("\n"))
+	lines := yamlLines(data)
 	for _, e := range list.Errs {
 		if e.Line < 1 || e.Col < 1 {
 			t.Fatalf("error outside the file: %v", e)
@@ -156,4 +156,30 @@ func withoutExtends(cfg *config.Config) map[string]*config.Worker {
 		out[name] = &c
 	}
 	return out
+}
+
+// yamlLines splits data where YAML breaks lines: at \r\n, \r and \n, and
+// at NEL, LS and PS, which the parser counts too.
+func yamlLines(data []byte) [][]byte {
+	var lines [][]byte
+	start := 0
+	for i := 0; i < len(data); {
+		n := 0 // length of the break at i
+		switch {
+		case bytes.HasPrefix(data[i:], []byte("\r\n")):
+			n = 2
+		case data[i] == '\r' || data[i] == '\n':
+			n = 1
+		case bytes.HasPrefix(data[i:], []byte("\u0085")), bytes.HasPrefix(data[i:], []byte("\u2028")), bytes.HasPrefix(data[i:], []byte("\u2029")):
+			n = len(string(bytes.Runes(data[i:])[0]))
+		}
+		if n == 0 {
+			i++
+			continue
+		}
+		lines = append(lines, data[start:i])
+		i += n
+		start = i
+	}
+	return append(lines, data[start:])
 }
