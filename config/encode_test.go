@@ -85,9 +85,9 @@ workers:
 `,
 }
 
-// comparable clears what Marshal deliberately leaves out: extends (templates
+// roundTripView clears what Marshal deliberately leaves out: extends (templates
 // are already applied) and the bookkeeping of where things were written.
-func comparable(cfg *Config) (int, map[string]*Worker) {
+func roundTripView(cfg *Config) (int, map[string]*Worker) {
 	ws := map[string]*Worker{}
 	for name, w := range cfg.Workers {
 		c := *w
@@ -109,8 +109,8 @@ func TestMarshalRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("marshalled config does not load: %v\n%s", err, out)
 			}
-			v1, w1 := comparable(cfg)
-			v2, w2 := comparable(back)
+			v1, w1 := roundTripView(cfg)
+			v2, w2 := roundTripView(back)
 			if v1 != v2 {
 				t.Errorf("version %d, read back %d", v1, v2)
 			}

@@ -59,8 +59,8 @@ func TestExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("marshalled example does not load: %v\n%s", err, out)
 	}
-	_, w1 := comparable(cfg)
-	_, w2 := comparable(back)
+	_, w1 := roundTripView(cfg)
+	_, w2 := roundTripView(back)
 	if !reflect.DeepEqual(w1, w2) {
 		t.Errorf("example round trip differs:\n%s", strings.Join(deepDiff(w1, w2), "\n"))
 	}

@@ -112,6 +112,7 @@ func (s *slot) resetHistory() {
 func (e *Engine) scale(w *worker, n int, r Reason) {
 	old := w.desired
 	w.desired = n
+	e.surplus = e.surplus || len(w.slots) > n
 	for i := n; i < len(w.slots); i++ {
 		// Highest replica first, so the trace reads in that order.
 		s := w.slots[len(w.slots)-1-(i-n)]
@@ -181,6 +182,7 @@ func (e *Engine) reload(cfg *config.Config) {
 		if _, ok := cfg.Workers[w.name]; !ok && !w.removed {
 			w.removed = true
 			w.desired = 0
+			e.surplus = true
 			for i := len(w.slots) - 1; i >= 0; i-- {
 				w.slots[i].stop(e, afterStop, Reason{Kind: RRemoved})
 			}

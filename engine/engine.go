@@ -31,6 +31,9 @@ type Engine struct {
 	// scan on the hot path when nothing waits.
 	pending int
 	dirty   bool // a transition happened this step
+	// surplus: some worker has slots above its desired count (scale-down,
+	// removal) for trim to drop once they stop.
+	surplus bool
 	// Bugs records illegal transitions; the tests require it to stay empty.
 	Bugs []string
 }
@@ -73,7 +76,7 @@ func (e *Engine) addWorker(name string, spec *config.Worker) *worker {
 func (e *Engine) setSpec(w *worker, spec *config.Worker) {
 	w.spec = spec
 	w.deps = w.deps[:0]
-	for name := range spec.DependsOn {
+	for name := range spec.DependsOn { // order-free: sorted below
 		w.deps = append(w.deps, name)
 	}
 	sort.Strings(w.deps)
@@ -203,6 +206,7 @@ func (e *Engine) start(sv *Saved) {
 			if sc, ok := sv.Replicas[w.name]; ok && sc.Base == w.spec.Replicas && sc.N != w.desired {
 				n := sc.N
 				w.desired = n
+				e.surplus = e.surplus || len(w.slots) > n
 				for i := len(w.slots); i < n; i++ {
 					w.slots = append(w.slots, newSlot(w, i+1))
 				}
@@ -261,7 +265,9 @@ func (e *Engine) settle() {
 		if e.shutdown {
 			e.advanceShutdown()
 		}
-		e.trim()
+		if e.surplus {
+			e.trim()
+		}
 	}
 }
 
@@ -393,6 +399,7 @@ func (e *Engine) dependentsLive(w *worker) bool {
 // trim drops stopped replicas above the desired count (scale down), and
 // removed workers once they are fully stopped.
 func (e *Engine) trim() {
+	e.surplus = false
 	for i := 0; i < len(e.order); i++ {
 		w := e.order[i]
 		for len(w.slots) > w.desired {
@@ -410,6 +417,10 @@ func (e *Engine) trim() {
 			delete(e.workers, w.name)
 			e.order = append(e.order[:i], e.order[i+1:]...)
 			i--
+			continue
+		}
+		if len(w.slots) > w.desired {
+			e.surplus = true // still stopping
 		}
 	}
 }

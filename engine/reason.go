@@ -57,6 +57,10 @@ type Reason struct {
 	D       time.Duration
 	// FailedStart marks an exit before start_seconds.
 	FailedStart bool
+	// Cause is what a backoff or budget reason is about (an exit, a probe,
+	// a spawn error), rendered from Code, Signal and Text; kept as a kind
+	// rather than a string so the hot path does not format.
+	Cause ReasonKind
 }
 
 func (r Reason) String() string {
@@ -100,13 +104,13 @@ func (r Reason) text() string {
 	case ROOM:
 		return "OOMKilled"
 	case RBackoff:
-		return fmt.Sprintf("%s; restart %d (%s) in %s", r.Text, r.N, r.Trigger, r.D.Round(time.Millisecond))
+		return fmt.Sprintf("%s; restart %d (%s) in %s", r.cause(), r.N, r.Trigger, r.D.Round(time.Millisecond))
 	case RWaitingCapacity:
 		return fmt.Sprintf("waiting for replicas above %d to stop", r.N)
 	case RBackoffDone:
 		return "back-off elapsed"
 	case RBudget:
-		return fmt.Sprintf("%s; restart budget spent: %d %s restarts within %s", r.Text, r.N, r.Trigger, r.D)
+		return fmt.Sprintf("%s; restart budget spent: %d %s restarts within %s", r.cause(), r.N, r.Trigger, r.D)
 	case RCommand:
 		return "command " + r.Text
 	case RShutdown:
@@ -135,6 +139,27 @@ func (r Reason) text() string {
 		return r.Text
 	}
 	return "reason " + strconv.Itoa(int(r.Kind))
+}
+
+// cause renders the reason a backoff or budget reason is about.
+func (r Reason) cause() string {
+	c := Reason{Kind: r.Cause, Code: r.Code, Signal: r.Signal, Text: r.Text, FailedStart: r.FailedStart}
+	if r.Cause == RLivenessFailed || r.Cause == RStartupFailed {
+		c.N = int64(r.Code)
+	}
+	return c.String()
+}
+
+// because makes a backoff or budget reason about why.
+func because(kind ReasonKind, why Reason) Reason {
+	r := Reason{Kind: kind, Cause: why.Kind, Code: why.Code, Signal: why.Signal, Text: why.Text, FailedStart: why.FailedStart}
+	if why.Kind == RLivenessFailed || why.Kind == RStartupFailed {
+		r.Code = int(why.N)
+	}
+	if why.Kind == RResource {
+		r.Text = why.Text + " " + why.Trigger
+	}
+	return r
 }
 
 // formatUsage prints a resource value: bytes for memory, millicores for

@@ -292,7 +292,9 @@ func (s *slot) restartAfter(e *Engine, trigger string, why Reason, spawnError bo
 	h := &s.history[triggerIndex(s.spec(), trigger)]
 	if eff.MaxRestarts > 0 {
 		if n := h.countSince(e.now - eff.Window.D()); n >= eff.MaxRestarts {
-			e.transition(s, Failed, Reason{Kind: RBudget, N: int64(n), D: eff.Window.D(), Trigger: trigger, Text: why.String()})
+			r := because(RBudget, why)
+			r.N, r.D, r.Trigger = int64(n), eff.Window.D(), trigger
+			e.transition(s, Failed, r)
 			return
 		}
 		h.add(e.now, eff.MaxRestarts)
@@ -303,7 +305,9 @@ func (s *slot) restartAfter(e *Engine, trigger string, why Reason, spawnError bo
 		s.launch(e, why)
 		return
 	}
-	e.transition(s, Backoff, Reason{Kind: RBackoff, D: d, N: int64(s.consecutive), Trigger: trigger, Code: why.Code, Signal: why.Signal, Text: why.String()})
+	r := because(RBackoff, why)
+	r.D, r.N, r.Trigger = d, int64(s.consecutive), trigger
+	e.transition(s, Backoff, r)
 	s.arm(e, TimerBackoff, d)
 }
 

@@ -86,13 +86,18 @@ const (
 	EvReload                           // a new config: Config
 )
 
-var eventNames = map[EventKind]string{
+var eventNames = [...]string{
 	EvStart: "start", EvSpawned: "spawned", EvSpawnFailed: "spawn_failed", EvExited: "exited",
 	EvTimer: "timer", EvProbe: "probe", EvSample: "sample", EvLogReady: "log_ready",
 	EvVerified: "verified", EvAdopted: "adopted", EvDone: "done", EvCommand: "command", EvReload: "reload",
 }
 
-func (k EventKind) String() string { return eventNames[k] }
+func (k EventKind) String() string {
+	if int(k) < len(eventNames) {
+		return eventNames[k]
+	}
+	return "invalid"
+}
 
 // Event is one input. It is a flat struct so stepping allocates nothing.
 type Event struct {
@@ -211,15 +216,20 @@ const (
 	CmdReload
 )
 
-var verbNames = map[Verb]string{CmdStart: "start", CmdStop: "stop", CmdRestart: "restart", CmdScale: "scale", CmdSignal: "signal", CmdShutdown: "shutdown", CmdReload: "reload"}
+var verbNames = [...]string{CmdStart: "start", CmdStop: "stop", CmdRestart: "restart", CmdScale: "scale", CmdSignal: "signal", CmdShutdown: "shutdown", CmdReload: "reload"}
 
-func (v Verb) String() string { return verbNames[v] }
+func (v Verb) String() string {
+	if int(v) < len(verbNames) {
+		return verbNames[v]
+	}
+	return "invalid"
+}
 
 // ParseVerb is the inverse of Verb.String.
 func ParseVerb(s string) (Verb, bool) {
 	for v, n := range verbNames {
-		if n == s {
-			return v, true
+		if n == s && n != "" {
+			return Verb(v), true
 		}
 	}
 	return 0, false
@@ -257,14 +267,19 @@ const (
 	ActExit                              // shutdown finished: the driver may exit
 )
 
-var actionNames = map[ActionKind]string{
+var actionNames = [...]string{
 	ActSpawn: "spawn", ActSignal: "signal", ActKill: "kill", ActStopCommand: "stop_command",
 	ActStartTimer: "start_timer", ActCancelTimer: "cancel_timer", ActProbe: "probe", ActSample: "sample",
 	ActThrottle: "throttle", ActVerify: "verify", ActAdopt: "adopt", ActPersist: "persist",
 	ActReply: "reply", ActTransition: "transition", ActNotice: "notice", ActExit: "exit",
 }
 
-func (k ActionKind) String() string { return actionNames[k] }
+func (k ActionKind) String() string {
+	if int(k) < len(actionNames) {
+		return actionNames[k]
+	}
+	return "invalid"
+}
 
 // Action is one output. Like Event it is flat, and the engine reuses the
 // slice it returns, so the driver must consume actions before the next Step.

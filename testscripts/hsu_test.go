@@ -1,7 +1,11 @@
 package testscripts
 
 import (
+	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
+	"strconv"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -24,5 +28,48 @@ func TestHsu(t *testing.T) {
 		// Scripts write `exec hsu ...`, so each reads like the shell
 		// session it stands for.
 		RequireExplicitExec: true,
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exitcode":  cmdExitCode,
+			"jsonvalid": cmdJSONValid,
+		},
 	})
+}
+
+// cmdExitCode runs `exitcode N PROGRAM [ARGS...]`: like exec, but the
+// program must exit with status N (exec and ! exec only tell zero from
+// non-zero, and the CLI's usage errors are 2, other failures 1).
+func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exitcode N PROGRAM [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exitcode: bad status %q", args[0])
+	}
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) {
+			ts.Fatalf("exitcode: %v", err)
+		}
+		got = exit.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
+	}
+}
+
+// cmdJSONValid runs `jsonvalid FILE` (FILE may be stdout): FILE must hold
+// one JSON value.
+func cmdJSONValid(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: jsonvalid FILE")
+	}
+	valid := json.Valid([]byte(ts.ReadFile(args[0])))
+	switch {
+	case valid && neg:
+		ts.Fatalf("%s is valid JSON", args[0])
+	case !valid && !neg:
+		ts.Fatalf("%s is not valid JSON", args[0])
+	}
 }

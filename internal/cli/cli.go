@@ -120,6 +120,8 @@ func parse(fs *pflag.FlagSet, args []string) (code int, done bool) {
 		if errors.Is(err, pflag.ErrHelp) {
 			return exitOK, true
 		}
+		// Under ContinueOnError pflag prints nothing itself.
+		fmt.Fprintf(fs.Output(), "%s: %v\nrun '%s -h' for usage\n", fs.Name(), err, fs.Name())
 		return exitUsage, true
 	}
 	return 0, false
