@@ -44,7 +44,7 @@ type worker struct {
 	spec   *config.Worker
 	probes [numProbes]*config.Probe
 	deps   []string // dependency names, sorted
-	slots  []*slot // slots[i] is replica i+1; may be longer than desired while scaling down
+	slots  []*slot  // slots[i] is replica i+1; may be longer than desired while scaling down
 	// desired is the replica count wanted now (spec.Replicas, or scale).
 	desired int
 	// removed: dropped by a reload; it goes once its replicas have stopped.

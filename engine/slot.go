@@ -54,10 +54,10 @@ type instance struct {
 	// resourceKilled: killed by the immediate_kill policy, so the exit
 	// counts as a resource restart, like an OOM kill.
 	resourceKilled bool
-	logReady  bool
-	probes    [numProbes]probeState
-	over      [3]bool // at or above max, per resource (memory, cpu, pids)
-	warned    [3]bool // at or above warn
+	logReady       bool
+	probes         [numProbes]probeState
+	over           [3]bool // at or above max, per resource (memory, cpu, pids)
+	warned         [3]bool // at or above warn
 }
 
 type probeState struct {

@@ -126,9 +126,9 @@ type Event struct {
 // take over from one that died: written on every ActPersist (from
 // Engine.Save), handed back in EvStart.
 type Saved struct {
-	NextGen   uint64         `json:"next_gen"`
+	NextGen   uint64           `json:"next_gen"`
 	Replicas  map[string]Scale `json:"replicas,omitempty"` // scaled replica counts
-	Instances []Recovered    `json:"instances"`
+	Instances []Recovered      `json:"instances"`
 }
 
 // Scale is a replica count set by a command. It outlives an hsu restart
@@ -184,7 +184,7 @@ const (
 	TimerStartGrace                   // start_seconds elapsed
 	TimerSample                       // sample resources
 	TimerProbe                        // run a probe (+ProbeKind)
-	numTimers = TimerProbe + TimerKind(numProbes)
+	numTimers        = TimerProbe + TimerKind(numProbes)
 )
 
 var timerNames = [...]string{"backoff", "stop_timeout", "start_grace", "sample", "probe_startup", "probe_readiness", "probe_liveness"}

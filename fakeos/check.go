@@ -212,7 +212,9 @@ func (c *checker) afterEvent(ev *engine.Event) {
 	}
 }
 
-func handleName(h engine.Handle) string { return fmt.Sprintf("%s-%d (gen %d)", h.Worker, h.Replica, h.Gen) }
+func handleName(h engine.Handle) string {
+	return fmt.Sprintf("%s-%d (gen %d)", h.Worker, h.Replica, h.Gen)
+}
 
 // action checks an action before the fake OS carries it out.
 func (c *checker) action(a *engine.Action) {

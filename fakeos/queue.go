@@ -11,16 +11,16 @@ import (
 type itemKind uint8
 
 const (
-	itEngine   itemKind = iota + 1 // deliver ev to hsu (if the same hsu is still up)
-	itExit                         // the process exits by itself (exit_after)
-	itOOM                          // the kernel OOM-kills the process
-	itSignal                       // a signal reaches the process's group
-	itKill                         // SIGKILL to the instance's group and cgroup
-	itLogLine                      // the process prints its ready line
-	itFault                        // a scenario fault
-	itHsuStart                     // a new hsu process starts
-	itExpect                       // check an expectation
-	itStopDeadline                 // checker: the instance must be killed by now
+	itEngine       itemKind = iota + 1 // deliver ev to hsu (if the same hsu is still up)
+	itExit                             // the process exits by itself (exit_after)
+	itOOM                              // the kernel OOM-kills the process
+	itSignal                           // a signal reaches the process's group
+	itKill                             // SIGKILL to the instance's group and cgroup
+	itLogLine                          // the process prints its ready line
+	itFault                            // a scenario fault
+	itHsuStart                         // a new hsu process starts
+	itExpect                           // check an expectation
+	itStopDeadline                     // checker: the instance must be killed by now
 )
 
 // item is one entry of the event queue, ordered by (at, class, seq).

@@ -49,10 +49,10 @@ type World struct {
 	cmdID     uint64
 
 	// the OS
-	procs    map[int]*proc // live processes by PID
+	procs    map[int]*proc      // live processes by PID
 	byRep    map[repKey][]*proc // live processes hsu owns, by replica
 	maxRep   map[string]int     // highest replica number seen per worker
-	freePIDs []int         // most recently freed last: reused first
+	freePIDs []int              // most recently freed last: reused first
 	nextPID  int
 	serial   uint64
 	external map[string]*proc // unmanaged workers' processes, started outside hsu

@@ -149,7 +149,7 @@ func (r Range) String() string {
 
 // Expect is one expectation.
 type Expect struct {
-	At       *config.Duration `yaml:"at" doc:"Check state (and alive) at this virtual time."`
+	At       *config.Duration  `yaml:"at" doc:"Check state (and alive) at this virtual time."`
 	State    map[string]string `yaml:"state" doc:"Worker (every replica) or NAME-i → state at time at; running is also satisfied by ready."`
 	Final    map[string]string `yaml:"final" doc:"Worker or NAME-i → state at the end."`
 	Restarts map[string]Range  `yaml:"restarts" doc:"Spawns after each replica's first start, summed over replicas, by the end (or at)."`
