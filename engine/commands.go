@@ -15,6 +15,9 @@ func (e *Engine) command(c Command) {
 		e.emit(Action{Kind: ActReply, CmdID: c.ID, Err: err})
 		return
 	}
+	if c.Verb == CmdStart || c.Verb == CmdStop || c.Verb == CmdRestart {
+		e.emit(Action{Kind: ActPersist}) // who was stopped by a command survives an hsu restart
+	}
 	e.emit(Action{Kind: ActReply, CmdID: c.ID})
 }
 
@@ -144,6 +147,7 @@ func (e *Engine) reload(cfg *config.Config) {
 		return
 	}
 	e.cfg = cfg
+	e.emit(Action{Kind: ActPersist}) // scales are saved relative to the config
 	for _, name := range cfg.Order {
 		spec := cfg.Workers[name]
 		w := e.workers[name]

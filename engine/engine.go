@@ -455,9 +455,11 @@ var legal = func() [numStates][numStates]bool {
 		}
 	}
 	allow(Pending, Pending, Starting, Stopped)
-	allow(Starting, Running, Stopping, Backoff, Exited, Failed, Stopped, Starting)
-	allow(Running, Ready, Stopping, Backoff, Exited, Failed, Starting, Stopped)
-	allow(Ready, Running, Stopping, Backoff, Exited, Failed, Starting, Stopped)
+	// → pending from a live state: an immediate restart waiting for a
+	// surplus replica to stop.
+	allow(Starting, Running, Stopping, Backoff, Exited, Failed, Stopped, Starting, Pending)
+	allow(Running, Ready, Stopping, Backoff, Exited, Failed, Starting, Stopped, Pending)
+	allow(Ready, Running, Stopping, Backoff, Exited, Failed, Starting, Stopped, Pending)
 	allow(Stopping, Stopped, Starting, Backoff, Failed, Exited, Pending)
 	allow(Stopped, Pending, Starting, Stopped, Exited, Failed, Unknown) // exited, failed, unknown: restored after an hsu restart
 	allow(Backoff, Starting, Stopped, Failed, Pending)

@@ -200,6 +200,7 @@ func (s *slot) spawnFailed(e *Engine, errno string) {
 	}
 	s.inst.spawning = false
 	s.lastExit = Reason{Kind: RSpawnFailed, Text: errno}
+	e.emit(Action{Kind: ActPersist}) // no longer in flight
 	if s.after == afterStop {
 		e.transition(s, Stopped, s.afterReason)
 		return
@@ -659,6 +660,7 @@ func (s *slot) adopted(e *Engine, ev Event) {
 	}
 	if !ev.OK {
 		s.inst.spawning = false
+		e.emit(Action{Kind: ActPersist})
 		if s.after == afterStop {
 			e.transition(s, Stopped, s.afterReason)
 			return

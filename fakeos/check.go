@@ -106,6 +106,28 @@ func (c *checker) stop(h engine.Handle) *stopTrack {
 
 func (c *checker) spec(worker string) *config.Worker { return c.w.cfg.Workers[worker] }
 
+// countLive counts live processes like liveOf, without allocating, and
+// returns the first one.
+func (c *checker) countLive(worker string, replica int, leadersOnly bool) (int, *proc) {
+	n := 0
+	var first *proc
+	from, to := replica, replica
+	if replica == 0 {
+		from, to = 1, c.w.maxRep[worker]
+	}
+	for i := from; i <= to; i++ {
+		for _, p := range c.w.byRep[repKey{worker, i}] {
+			if !leadersOnly || p.leader == nil {
+				if first == nil {
+					first = p
+				}
+				n++
+			}
+		}
+	}
+	return n, first
+}
+
 // liveOf lists live processes (grandchildren included) of one replica, or
 // of every replica with replica 0.
 // The order is by replica, then by spawn, so messages are deterministic.
@@ -224,11 +246,11 @@ func (c *checker) action(a *engine.Action) {
 		c.checks += 4
 		name := a.H.Worker
 		r := c.rep(name, a.H.Replica)
-		if leaders := c.liveOf(name, 0, true); len(leaders)+1 > c.desired[name] {
-			c.violate("max-instances", "spawning %s would make %d live instances of %s, which wants %d", handleName(a.H), len(leaders)+1, name, c.desired[name])
+		if n, _ := c.countLive(name, 0, true); n+1 > c.desired[name] {
+			c.violate("max-instances", "spawning %s would make %d live instances of %s, which wants %d", handleName(a.H), n+1, name, c.desired[name])
 		}
-		if live := c.liveOf(name, a.H.Replica, false); len(live) > 0 {
-			c.violate("duplicate-instance", "spawning %s while pid %d of %s is alive", handleName(a.H), live[0].pid, handleName(live[0].owner))
+		if n, p := c.countLive(name, a.H.Replica, false); n > 0 {
+			c.violate("duplicate-instance", "spawning %s while pid %d of %s is alive", handleName(a.H), p.pid, handleName(p.owner))
 		}
 		if r.halted && c.lastCmd[name] < r.haltedAt {
 			c.violate("spawn-after-halt", "spawning %s, which stopped/failed at %s, without a command since", handleName(a.H), fmtTime(r.haltedAt))
@@ -284,8 +306,8 @@ func (c *checker) transition(a *engine.Action) {
 	switch a.To {
 	case engine.Stopped, engine.Exited, engine.Failed, engine.Backoff:
 		c.checks++
-		if live := c.liveOf(a.H.Worker, a.H.Replica, false); len(live) > 0 {
-			c.violate("stop-complete", "%s is %s but pid %d of %s is still alive", replicaName(a.H), a.To, live[0].pid, handleName(live[0].owner))
+		if n, p := c.countLive(a.H.Worker, a.H.Replica, false); n > 0 {
+			c.violate("stop-complete", "%s is %s but pid %d of %s is still alive", replicaName(a.H), a.To, p.pid, handleName(p.owner))
 		}
 		if a.To != engine.Backoff {
 			r.halted, r.haltedAt = true, now
@@ -337,7 +359,8 @@ func (c *checker) checkDeps(worker string) {
 		cond := spec.DependsOn[dep].Condition
 		for i := 1; i <= c.desired[dep]; i++ {
 			r := c.rep(dep, i)
-			alive := len(c.liveOf(dep, i, true)) > 0
+			n, _ := c.countLive(dep, i, true)
+			alive := n > 0
 			recent := alive || c.w.now-r.lastAlive <= latencySlack
 			var ok bool
 			switch cond {
@@ -365,8 +388,8 @@ func (c *checker) checkReverseOrder(worker string) {
 		if _, ok := spec.DependsOn[worker]; !ok || name == worker {
 			continue
 		}
-		if live := c.liveOf(name, 0, true); len(live) > 0 {
-			c.violate("stop-order", "stopping %s while its dependent %s (pid %d) is alive", worker, name, live[0].pid)
+		if n, p := c.countLive(name, 0, true); n > 0 {
+			c.violate("stop-order", "stopping %s while its dependent %s (pid %d) is alive", worker, name, p.pid)
 		}
 	}
 }
@@ -447,7 +470,7 @@ func (c *checker) expect(e *scenario.Expect, final bool) {
 	for _, name := range sortedNames(e.Alive) {
 		c.checks++
 		t := c.target(name)
-		if n := len(c.liveOf(t.Worker, t.Replica, false)); !e.Alive[name].Holds(n) {
+		if n, _ := c.countLive(t.Worker, t.Replica, false); !e.Alive[name].Holds(n) {
 			c.violate("expect", "%s live processes should be %s, got %d", name, e.Alive[name], n)
 		}
 	}

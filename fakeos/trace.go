@@ -42,7 +42,7 @@ func (t *tracer) begin(at time.Duration, kind string, worker string, replica int
 	b = append(b, `,"kind":"`...)
 	b = append(b, kind...)
 	b = append(b, `","worker":`...)
-	b = strconv.AppendQuote(b, worker)
+	b = appendQuote(b, worker)
 	if replica != 0 {
 		b = append(b, `,"replica":`...)
 		b = strconv.AppendInt(b, int64(replica), 10)
@@ -61,7 +61,20 @@ func (t *tracer) str(key, val string) {
 	t.buf = append(t.buf, ',', '"')
 	t.buf = append(t.buf, key...)
 	t.buf = append(t.buf, '"', ':')
-	t.buf = strconv.AppendQuote(t.buf, val)
+	t.buf = appendQuote(t.buf, val)
+}
+
+// appendQuote writes s as a JSON string; the common case (printable ASCII
+// without quotes or backslashes) is copied as is.
+func appendQuote(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return strconv.AppendQuote(b, s)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 func (t *tracer) num(key string, val int64) {

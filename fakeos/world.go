@@ -8,6 +8,7 @@ package fakeos
 import (
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"time"
 
 	"github.com/hsu-run/hsu/config"
@@ -25,6 +26,10 @@ type Options struct {
 	// expectations are then skipped (the faults void them) and only the
 	// built-in invariants are checked.
 	Swarm bool
+	// StrictPersist writes the state file on every ActPersist instead of
+	// when hsu dies, and checks at each crash that the two agree: that the
+	// engine asked to persist every change its recovery depends on.
+	StrictPersist bool
 	// StopAtFirstViolation ends the run at the first violation.
 	StopAtFirstViolation bool
 }
@@ -46,6 +51,8 @@ type World struct {
 	exited    bool // hsu finished a shutdown
 	cfg       *config.Config
 	stateFile *engine.Saved // what hsu last persisted; nil before the first write
+	savedAt   int64         // engine event count of the last save
+	persisted bool          // this hsu has written its state file
 	cmdID     uint64
 
 	// the OS
@@ -56,6 +63,7 @@ type World struct {
 	nextPID  int
 	serial   uint64
 	external map[string]*proc // unmanaged workers' processes, started outside hsu
+	zombies  map[engine.Handle]*proc // dead leaders whose exit hsu has not taken yet
 	spawnErr map[string]*spawnFault
 
 	tr    *tracer
@@ -88,6 +96,9 @@ type proc struct {
 	spawnedAt time.Duration
 	alive     bool
 	throttled bool
+	// spawnNotified is when hsu learns of the spawn; its exit is never
+	// reported before that, as a real adapter learns the PID first.
+	spawnNotified time.Duration
 	epoch     int // hsu incarnation that spawned it (0: started outside hsu)
 	// memory limit enforced by the "kernel" (policy immediate_kill), 0: none
 	hardLimit int64
@@ -106,6 +117,7 @@ func New(sc *scenario.Scenario, seed int64, opt Options) *World {
 		maxRep:   map[string]int{},
 		nextPID:  100,
 		external: map[string]*proc{},
+		zombies:  map[engine.Handle]*proc{},
 		spawnErr: map[string]*spawnFault{},
 	}
 	w.tr = newTracer(opt.Trace)
@@ -232,6 +244,12 @@ func (w *World) handle(it *item) {
 		if it.epoch == w.epoch && w.up {
 			w.deliver(it.ev)
 		}
+		if it.ev.Kind == engine.EvExited {
+			if z := w.zombies[it.ev.H]; z != nil {
+				w.release(z) // hsu has reaped it
+				delete(w.zombies, it.ev.H)
+			}
+		}
 	case itExit:
 		if it.p.alive {
 			code, sig := it.p.beh.ExitCode, string(it.p.beh.ExitSignal)
@@ -264,6 +282,19 @@ func (w *World) handle(it *item) {
 	}
 }
 
+// flushState writes the state file as hsu left it (lazily: see
+// ActPersist), checking it against the eager writes under StrictPersist.
+func (w *World) flushState() {
+	if !w.persisted {
+		return
+	}
+	sv := w.eng.Save()
+	if w.opt.StrictPersist && !reflect.DeepEqual(sv, *w.stateFile) {
+		w.check.violate("persist", "the state file misses changes the engine made after its last ActPersist:\n  file: %+v\n  now:  %+v", *w.stateFile, sv)
+	}
+	w.stateFile = &sv
+}
+
 // hsuStart starts an hsu process: a fresh engine that recovers what the
 // state file lists.
 func (w *World) hsuStart() {
@@ -274,7 +305,7 @@ func (w *World) hsuStart() {
 	}
 	w.epoch++
 	w.check.hsuRestart(w.exited)
-	w.up, w.exited = true, false
+	w.up, w.exited, w.persisted = true, false, false
 	engRand := rand.New(rand.NewPCG(w.rng.Uint64(), w.rng.Uint64()))
 	w.eng = engine.New(w.cfg, engRand)
 	w.tr.hsu(w.now, "hsu_start", w.epoch)
@@ -340,7 +371,7 @@ func (w *World) act(a *engine.Action) {
 		ok := p != nil && p.owner == a.H && w.healthy(p)
 		w.toEngine(w.latency(time.Millisecond, 3*time.Millisecond), engine.Event{Kind: engine.EvProbe, H: a.H, Probe: a.Probe, OK: ok})
 	case engine.ActSample:
-		if p := w.procs[a.PID]; p != nil && p.owner == a.H {
+		if p := w.procs[a.PID]; p != nil && p.alive && p.owner == a.H {
 			w.toEngine(w.latency(0, time.Millisecond), engine.Event{Kind: engine.EvSample, H: a.H, Usage: w.usage(p)})
 		}
 	case engine.ActThrottle:
@@ -350,13 +381,20 @@ func (w *World) act(a *engine.Action) {
 		w.toEngine(w.latency(0, time.Millisecond), engine.Event{Kind: engine.EvDone, H: a.H, Done: a.Kind})
 	case engine.ActVerify:
 		p := w.procs[a.PID]
-		ok := p != nil && p.leader == nil && p.owner == a.H
+		ok := p != nil && p.alive && p.leader == nil && p.owner == a.H
 		w.toEngine(w.latency(0, time.Millisecond), engine.Event{Kind: engine.EvVerified, H: a.H, OK: ok})
 	case engine.ActAdopt:
 		w.adopt(a)
 	case engine.ActPersist:
-		sv := w.eng.Save()
-		w.stateFile = &sv
+		// The engine asks to persist whenever what Save returns changes, so
+		// the file can be written lazily, when hsu dies. StrictPersist
+		// writes it every time and checks that claim at the crash.
+		w.persisted = true
+		if w.opt.StrictPersist && w.savedAt != w.stats.EngineEvents {
+			w.savedAt = w.stats.EngineEvents
+			sv := w.eng.Save()
+			w.stateFile = &sv
+		}
 	case engine.ActReply:
 		if a.Err != "" {
 			w.timeline("command %d refused: %s", a.CmdID, a.Err)
@@ -366,6 +404,7 @@ func (w *World) act(a *engine.Action) {
 	case engine.ActNotice:
 		w.timeline("%-14s %s", replicaName(a.H), a.Reason)
 	case engine.ActExit:
+		w.flushState()
 		w.up, w.exited = false, true
 		w.timeline("hsu exited after shutdown")
 	}
@@ -457,7 +496,9 @@ func (w *World) spawn(a *engine.Action) {
 	}
 	w.check.spawned(p)
 	w.lifecycle(p, a.Spec)
-	w.toEngine(w.latency(time.Millisecond, 5*time.Millisecond), engine.Event{Kind: engine.EvSpawned, H: a.H, PID: p.pid})
+	lat := w.latency(time.Millisecond, 5*time.Millisecond)
+	p.spawnNotified = w.now + lat
+	w.toEngine(lat, engine.Event{Kind: engine.EvSpawned, H: a.H, PID: p.pid})
 }
 
 // lifecycle schedules what a new leader will do by itself.
@@ -532,19 +573,24 @@ func (w *World) die(p *proc, code int, sig string, oom bool) {
 	}
 	w.stats.Exits++
 	w.check.died(p)
-	if p.owner.Gen == 0 {
-		return // an unmanaged process hsu never adopted
-	}
-	if !w.up {
+	if p.owner.Gen == 0 || !w.up {
+		// Not hsu's, or hsu is down: init reaps it and the PID is free.
+		w.release(p)
 		return
 	}
 	for _, c := range p.children {
 		w.reap(c)
 	}
-	w.toEngine(w.latency(0, 2*time.Millisecond), engine.Event{Kind: engine.EvExited, H: p.owner, Code: code, Signal: sig, OOM: oom})
+	// hsu holds the dead leader (a zombie child, or a pidfd for an adopted
+	// process): its PID is not handed out again until hsu has taken the
+	// exit, so a signal hsu sends in between cannot reach another process.
+	w.zombies[p.owner] = p
+	at := max(w.latency(0, 2*time.Millisecond), p.spawnNotified-w.now)
+	w.toEngine(at, engine.Event{Kind: engine.EvExited, H: p.owner, Code: code, Signal: sig, OOM: oom})
 }
 
-// reap removes a dead process and frees its PID for immediate reuse.
+// reap marks a process dead. Leaders stay zombies until released;
+// grandchildren are reaped at once (by their parent or hsu as subreaper).
 func (w *World) reap(p *proc) {
 	if !p.alive {
 		return
@@ -553,10 +599,39 @@ func (w *World) reap(p *proc) {
 	if p.owner.Gen != 0 {
 		w.untrack(p)
 	}
+	if p.leader != nil {
+		w.release(p)
+	}
+}
+
+// release frees a dead process's PID for immediate reuse.
+func (w *World) release(p *proc) {
 	if w.procs[p.pid] == p {
 		delete(w.procs, p.pid)
 		w.freePIDs = append(w.freePIDs, p.pid)
 	}
+}
+
+// releaseZombies frees the PIDs of every exit hsu has not taken (it died:
+// init reaps its children).
+func (w *World) releaseZombies() {
+	for _, h := range sortedHandles(w.zombies) {
+		w.release(w.zombies[h])
+		delete(w.zombies, h)
+	}
+}
+
+func sortedHandles(m map[engine.Handle]*proc) []engine.Handle {
+	out := make([]engine.Handle, 0, len(m))
+	for h := range m {
+		out = append(out, h)
+	}
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].Gen < out[j-1].Gen; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
 }
 
 // signalGroup delivers sig to a leader's process group.
@@ -652,9 +727,11 @@ func (w *World) fault(f *scenario.Fault) {
 	case "hsu_crash":
 		w.timeline("fault: hsu killed (kill -9)")
 		if w.up {
+			w.flushState()
 			w.up = false
 			w.epoch++ // events for the dead hsu are dropped
 			w.eng = nil
+			w.releaseZombies()
 			w.check.hsuCrash()
 		}
 		if f.RestartAfter > 0 {
