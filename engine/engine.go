@@ -214,31 +214,55 @@ func (e *Engine) start(sv *Saved) {
 			}
 		}
 		for _, r := range sv.Instances {
-			s := e.slotOf(r.H)
-			wanted := s != nil && !taken[s] && r.H.Replica <= s.w.desired
+			w := e.workers[r.H.Worker]
+			var s *slot
+			if w != nil {
+				// A replica above the desired count still gets its slot, so
+				// its cleanup counts against capacity until it is done.
+				for len(w.slots) < r.H.Replica {
+					w.slots = append(w.slots, newSlot(w, len(w.slots)+1))
+					e.surplus = true
+				}
+				s = w.slots[r.H.Replica-1]
+			}
+			if s != nil && taken[s] {
+				continue
+			}
+			wanted := s != nil && r.H.Replica <= w.desired
 			switch {
+			case s == nil:
+				// The worker is gone from the config: kill what is left of it
+				// by handle (never by a PID that may have been reused).
+				if r.PID != 0 || r.State == Starting {
+					e.emit(Action{Kind: ActKill, H: r.H})
+				}
+			case w.spec.Type == config.TypeUnmanaged:
+				// Not ours to kill: adopt it again if it is still wanted.
+				if wanted && r.PID != 0 {
+					taken[s] = true
+					s.recover(e, r)
+				}
 			case r.PID == 0 && r.State == Starting:
 				// A spawn was in flight when hsu died: its process may run
 				// without a recorded PID. Kill by handle (cgroup), then
 				// start afresh.
-				if !wanted {
-					e.emit(Action{Kind: ActKill, H: r.H})
-					continue
-				}
 				taken[s] = true
-				s.cleanup(e, r.H.Gen, afterRestart, Reason{Kind: RRecovered})
+				then := afterRestart
+				if !wanted {
+					then = afterStop
+				}
+				s.cleanup(e, r.H.Gen, then, Reason{Kind: RRecovered})
 			case r.PID == 0:
 				if wanted && (r.State == Stopped || r.State == Exited || r.State == Failed) {
 					taken[s] = true
 					s.userStopped = r.UserStopped
-					s.everStarted = true
+					s.everStarted = r.Started
+					s.lastSuccess = r.Success
 					e.transition(s, r.State, Reason{Kind: RRecovered})
 				}
-			case !wanted || s.w.spec.Type == config.TypeUnmanaged:
-				// Ours, but no longer wanted (or not ours to keep). Kill by
-				// handle, never by a PID that may have been reused while hsu
-				// was down.
-				e.emit(Action{Kind: ActKill, H: r.H})
+			case !wanted:
+				taken[s] = true
+				s.cleanup(e, r.H.Gen, afterStop, Reason{Kind: RRemoved})
 			default:
 				taken[s] = true
 				s.recover(e, r)

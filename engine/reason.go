@@ -61,11 +61,14 @@ type Reason struct {
 	// a spawn error), rendered from Code, Signal and Text; kept as a kind
 	// rather than a string so the hot path does not format.
 	Cause ReasonKind
+	// CauseN and CauseTrigger carry the cause's own N and Trigger.
+	CauseN       int64
+	CauseTrigger string
 }
 
 func (r Reason) String() string {
 	s := r.text()
-	if r.FailedStart {
+	if r.FailedStart && (r.Kind == RExited || r.Kind == RSignalled || r.Kind == ROOM) {
 		s += " before start_seconds (failed start)"
 	}
 	return s
@@ -143,23 +146,14 @@ func (r Reason) text() string {
 
 // cause renders the reason a backoff or budget reason is about.
 func (r Reason) cause() string {
-	c := Reason{Kind: r.Cause, Code: r.Code, Signal: r.Signal, Text: r.Text, FailedStart: r.FailedStart}
-	if r.Cause == RLivenessFailed || r.Cause == RStartupFailed {
-		c.N = int64(r.Code)
-	}
+	c := Reason{Kind: r.Cause, Code: r.Code, Signal: r.Signal, Text: r.Text, FailedStart: r.FailedStart, N: r.CauseN, Trigger: r.CauseTrigger}
 	return c.String()
 }
 
 // because makes a backoff or budget reason about why.
 func because(kind ReasonKind, why Reason) Reason {
-	r := Reason{Kind: kind, Cause: why.Kind, Code: why.Code, Signal: why.Signal, Text: why.Text, FailedStart: why.FailedStart}
-	if why.Kind == RLivenessFailed || why.Kind == RStartupFailed {
-		r.Code = int(why.N)
-	}
-	if why.Kind == RResource {
-		r.Text = why.Text + " " + why.Trigger
-	}
-	return r
+	return Reason{Kind: kind, Cause: why.Kind, Code: why.Code, Signal: why.Signal, Text: why.Text,
+		FailedStart: why.FailedStart, CauseN: why.N, CauseTrigger: why.Trigger}
 }
 
 // formatUsage prints a resource value: bytes for memory, millicores for

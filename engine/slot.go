@@ -155,7 +155,7 @@ func (s *slot) running(e *Engine) {
 	} else {
 		s.inst.pastStart = true
 	}
-	if s.w.probes[ProbeStartup] != nil {
+	if s.w.probes[ProbeStartup] != nil && !s.inst.probes[ProbeStartup].passed {
 		s.armProbe(e, ProbeStartup, s.w.probes[ProbeStartup].InitialDelay.D())
 	} else {
 		s.armMainProbes(e)
@@ -357,6 +357,9 @@ func MinBackoff(b config.Backoff, n int) time.Duration {
 // idempotent, and a later mode replaces an earlier one while the stop is
 // in progress.
 func (s *slot) stop(e *Engine, mode after, r Reason) {
+	if e.shutdown && (mode == afterHealth || mode == afterResource) {
+		return // shutting down: the shutdown order decides who stops when
+	}
 	switch {
 	case s.inst.cleaning:
 		s.setAfter(e, mode, r)
@@ -600,6 +603,8 @@ func (s *slot) sample(e *Engine, u Usage) {
 // recover takes over an instance left running by a previous hsu.
 func (s *slot) recover(e *Engine, r Recovered) {
 	s.inst = instance{gen: r.H.Gen, pid: r.PID, alive: true, pastStart: true}
+	// It was up before hsu died: its startup probe passed then.
+	s.inst.probes[ProbeStartup].passed = true
 	s.everStarted = true
 	s.userStopped = false
 	e.transition(s, Unknown, Reason{Kind: RRecovered})

@@ -94,7 +94,7 @@ func (e *Engine) Save() Saved {
 			case s.inst.spawning || s.inst.cleaning:
 				sv.Instances = append(sv.Instances, Recovered{H: s.handle(), State: Starting})
 			case s.state == Exited || s.state == Failed || (s.state == Stopped && s.userStopped):
-				sv.Instances = append(sv.Instances, Recovered{H: s.handle(), State: s.state, UserStopped: s.userStopped})
+				sv.Instances = append(sv.Instances, Recovered{H: s.handle(), State: s.state, UserStopped: s.userStopped, Started: s.everStarted, Success: s.lastSuccess})
 			}
 		}
 	}

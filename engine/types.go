@@ -147,6 +147,10 @@ type Recovered struct {
 	// without hsu knowing its PID), else running.
 	State       State `json:"state"`
 	UserStopped bool  `json:"user_stopped,omitempty"`
+	// Started: the replica has run (condition started holds).
+	Started bool `json:"started,omitempty"`
+	// Success: its last exit counted as success (completed_successfully).
+	Success bool `json:"success,omitempty"`
 }
 
 // Usage is one resource sample of an instance's whole tree.

@@ -38,7 +38,11 @@ type checker struct {
 	lastCmd    map[string]time.Duration // last command or reload that concerns a worker
 	ooms       map[string]int
 	stops      map[engine.Handle]*stopTrack
+	specs      map[string]*config.Worker // every worker ever configured, latest definition
 	shutdown   bool
+	// shutdownCut: hsu died during a shutdown; the next hsu starts its
+	// workers afresh as after a clean exit.
+	shutdownCut bool
 	crashAt    time.Duration
 	crashed    bool
 }
@@ -56,7 +60,8 @@ type repTrack struct {
 	exitAt      time.Duration
 	unrequested bool
 	uptime      time.Duration
-	n           int // consecutive automatic restarts (a lower bound of the engine's)
+	success     bool // the last exit counted as success
+	n           int  // consecutive automatic restarts (a lower bound of the engine's)
 	spawnAt     time.Duration
 	lastAlive   time.Duration
 }
@@ -70,8 +75,9 @@ type stopTrack struct {
 
 func newChecker(w *World) *checker {
 	c := &checker{w: w, desired: map[string]int{}, reps: map[repKey]*repTrack{}, lastCmd: map[string]time.Duration{},
-		ooms: map[string]int{}, stops: map[engine.Handle]*stopTrack{}}
+		ooms: map[string]int{}, stops: map[engine.Handle]*stopTrack{}, specs: map[string]*config.Worker{}}
 	for name, spec := range w.cfg.Workers {
+		c.specs[name] = spec
 		c.desired[name] = spec.Replicas
 		c.lastCmd[name] = -1
 	}
@@ -104,7 +110,14 @@ func (c *checker) stop(h engine.Handle) *stopTrack {
 	return s
 }
 
-func (c *checker) spec(worker string) *config.Worker { return c.w.cfg.Workers[worker] }
+// spec is the worker's definition, from the current config or, for a
+// worker a reload removed, the last one that had it.
+func (c *checker) spec(worker string) *config.Worker {
+	if s := c.w.cfg.Workers[worker]; s != nil {
+		return s
+	}
+	return c.specs[worker]
+}
 
 // countLive counts live processes like liveOf, without allocating, and
 // returns the first one.
@@ -147,7 +160,20 @@ func (c *checker) liveOf(worker string, replica int, leadersOnly bool) []*proc {
 	return out
 }
 
-func (c *checker) command(cmd engine.Command) {
+// command records a command before the engine sees it (its actions are
+// judged in its light) and returns how to take it back if the engine
+// refuses it.
+func (c *checker) command(cmd engine.Command) (undo func()) {
+	desired := map[string]int{}
+	lastCmd := map[string]time.Duration{}
+	for k, v := range c.desired {
+		desired[k] = v
+	}
+	for k, v := range c.lastCmd {
+		lastCmd[k] = v
+	}
+	shutdown := c.shutdown
+	undo = func() { c.desired, c.lastCmd, c.shutdown = desired, lastCmd, shutdown }
 	now := c.w.now
 	switch cmd.Verb {
 	case engine.CmdShutdown:
@@ -165,10 +191,12 @@ func (c *checker) command(cmd engine.Command) {
 			c.desired[cmd.Worker] = cmd.N
 		}
 	}
+	return undo
 }
 
 func (c *checker) reload(old, cfg *config.Config) {
 	for name, spec := range cfg.Workers {
+		c.specs[name] = spec
 		if o := old.Workers[name]; o == nil || o.Replicas != spec.Replicas {
 			c.desired[name] = spec.Replicas // an edited replicas key wins over a scale
 		}
@@ -185,10 +213,10 @@ func (c *checker) reload(old, cfg *config.Config) {
 // hsuRestart: a new hsu after a clean shutdown starts its workers afresh,
 // as a start command would.
 func (c *checker) hsuRestart(clean bool) {
-	if !clean {
+	if !clean && !c.shutdownCut {
 		return
 	}
-	c.shutdown = false
+	c.shutdown, c.shutdownCut = false, false
 	for name := range c.lastCmd {
 		c.lastCmd[name] = c.w.now
 	}
@@ -196,6 +224,7 @@ func (c *checker) hsuRestart(clean bool) {
 
 func (c *checker) hsuCrash() {
 	c.crashed, c.crashAt = true, c.w.now
+	c.shutdownCut = c.shutdown
 	c.shutdown = false // a shutdown dies with the hsu doing it
 	for _, r := range c.reps {
 		r.hasExit, r.n = false, 0
@@ -224,6 +253,9 @@ func (c *checker) beforeEvent(ev *engine.Event) {
 			r.uptime = 0
 		}
 		r.unrequested = !c.shutdown && c.lastCmd[ev.H.Worker] < r.spawnAt
+		if spec := c.spec(ev.H.Worker); spec != nil && ev.Kind == engine.EvExited {
+			r.success = !ev.OOM && ev.Signal == "" && containsInt(spec.Restart.SuccessExitCodes, ev.Code)
+		}
 	}
 }
 
@@ -232,6 +264,15 @@ func (c *checker) afterEvent(ev *engine.Event) {
 		c.checks++
 		c.violate("exit-observed", "%s exited but the engine still believes it alive", handleName(ev.H))
 	}
+}
+
+func containsInt(list []int, v int) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 func handleName(h engine.Handle) string {
@@ -500,12 +541,82 @@ func (c *checker) target(name string) scenario.Target {
 
 // final runs the end-of-run expectations.
 func (c *checker) final() {
+	// Every exit of an instance while its hsu ran was taken by that hsu
+	// (the zombie is released when the exit is delivered).
+	for _, h := range sortedHandles(c.w.zombies) {
+		c.checks++
+		if z := c.w.zombies[h]; z.exitNotify <= c.w.now {
+			c.violate("exit-observed", "%s exited at %s and hsu never took the exit", handleName(h), fmtTime(z.exitNotify))
+		}
+	}
+	c.stuckPending()
 	if c.w.opt.Swarm {
 		return
 	}
 	for _, e := range c.w.sc.Expect {
 		c.expect(e, true)
 	}
+}
+
+// stuckPending is a liveness check: at the end no replica may still wait
+// in pending for dependencies that all meet their conditions.
+func (c *checker) stuckPending() {
+	e := c.w.eng
+	if e == nil || !c.w.up {
+		return
+	}
+	for _, ws := range e.Snapshot().Workers {
+		spec := c.spec(ws.Name)
+		for _, r := range ws.Slots {
+			if r.State != engine.Pending || r.Replica > ws.Replicas || !strings.HasPrefix(r.Reason, "waiting for ") || strings.HasPrefix(r.Reason, "waiting for replicas") {
+				continue
+			}
+			c.checks++
+			met := true
+			for _, dep := range sortedNames(spec.DependsOn) {
+				if !c.conditionHolds(dep, spec.DependsOn[dep].Condition) {
+					met = false
+				}
+			}
+			if met {
+				c.violate("stuck-pending", "%s-%d is still pending (%s) although every dependency meets its condition", ws.Name, r.Replica, r.Reason)
+			}
+		}
+	}
+}
+
+// conditionHolds evaluates a dependency condition from the engine's states
+// and the exits the checker saw.
+func (c *checker) conditionHolds(dep, cond string) bool {
+	e := c.w.eng
+	for i := 1; i <= e.Desired(dep); i++ {
+		st, ok := e.State(dep, i)
+		if !ok {
+			return false
+		}
+		r := c.rep(dep, i)
+		switch cond {
+		case config.CondStarted:
+			if st != engine.Running && st != engine.Ready {
+				return false // certainly started; other states are ambiguous
+			}
+		case config.CondHealthy:
+			if st != engine.Ready && !(st == engine.Running && e.Probe(dep, engine.ProbeReadiness) == nil) {
+				return false
+			}
+		case config.CondCompleted:
+			if st != engine.Exited {
+				return false
+			}
+		case config.CondCompletedSuccessfully:
+			if st != engine.Exited || !r.success {
+				return false
+			}
+		default:
+			return false // log_ready: not visible from here
+		}
+	}
+	return true
 }
 
 func sortedNames[V any](m map[string]V) []string {

@@ -84,6 +84,13 @@ func (t *tracer) num(key string, val int64) {
 	t.buf = strconv.AppendInt(t.buf, val, 10)
 }
 
+func (t *tracer) boolean(key string, val bool) {
+	t.buf = append(t.buf, ',', '"')
+	t.buf = append(t.buf, key...)
+	t.buf = append(t.buf, '"', ':')
+	t.buf = strconv.AppendBool(t.buf, val)
+}
+
 func (t *tracer) end() {
 	t.buf = append(t.buf, '}', '\n')
 	t.h.Write(t.buf)
@@ -102,22 +109,25 @@ func (t *tracer) event(at time.Duration, ev *engine.Event) {
 	case engine.EvSpawned, engine.EvAdopted:
 		t.num("pid", int64(ev.PID))
 		t.str("err", ev.Err)
-	case engine.EvSpawnFailed, engine.EvDone:
+	case engine.EvSpawnFailed:
+		t.str("err", ev.Err)
+	case engine.EvDone:
+		t.str("done", ev.Done.String())
 		t.str("err", ev.Err)
 	case engine.EvExited:
 		t.num("code", int64(ev.Code))
 		t.str("signal", ev.Signal)
 		if ev.OOM {
-			t.str("oom", "true")
+			t.boolean("oom", true)
 		}
 	case engine.EvTimer:
 		t.str("timer", ev.Timer.Kind.String())
 		t.num("id", int64(ev.Timer.ID))
 	case engine.EvProbe:
 		t.str("probe", ev.Probe.String())
-		t.str("ok", strconv.FormatBool(ev.OK))
+		t.boolean("ok", ev.OK)
 	case engine.EvVerified:
-		t.str("ok", strconv.FormatBool(ev.OK))
+		t.boolean("ok", ev.OK)
 	case engine.EvSample:
 		t.num("memory", ev.Usage.Memory)
 		t.num("cpu_milli", int64(ev.Usage.CPU*1000))
@@ -172,13 +182,15 @@ func (t *tracer) action(at time.Duration, a *engine.Action) {
 func (t *tracer) fault(at time.Duration, f *scenario.Fault) {
 	t.begin(at, "fault."+f.Kind(), f.Target.Worker, f.Target.Replica, 0)
 	t.str("command", f.Command)
-	t.str("signal", string(f.Signal))
+	if f.Kind() == "kill" {
+		t.str("signal", string(f.Signal))
+	}
 	t.end()
 }
 
-func (t *tracer) hsu(at time.Duration, kind string, epoch int) {
+func (t *tracer) hsu(at time.Duration, kind string, n int) {
 	t.begin(at, kind, "", 0, 0)
-	t.num("epoch", int64(epoch))
+	t.num("n", int64(n))
 	t.end()
 }
 

@@ -46,7 +46,8 @@ type World struct {
 
 	// hsu
 	eng       *engine.Engine
-	epoch     int
+	epoch     int // bumped when an hsu starts or dies: events of a dead hsu are dropped
+	starts    int // hsu processes started so far
 	up        bool
 	exited    bool // hsu finished a shutdown
 	cfg       *config.Config
@@ -54,6 +55,7 @@ type World struct {
 	savedAt   int64         // engine event count of the last save
 	persisted bool          // this hsu has written its state file
 	cmdID     uint64
+	refused   string // the error of the last command's reply
 
 	// the OS
 	procs    map[int]*proc      // live processes by PID
@@ -99,6 +101,7 @@ type proc struct {
 	// spawnNotified is when hsu learns of the spawn; its exit is never
 	// reported before that, as a real adapter learns the PID first.
 	spawnNotified time.Duration
+	exitNotify    time.Duration // when hsu is told of the exit
 	epoch     int // hsu incarnation that spawned it (0: started outside hsu)
 	// memory limit enforced by the "kernel" (policy immediate_kill), 0: none
 	hardLimit int64
@@ -202,7 +205,7 @@ func (w *World) result() *Result {
 		Final: map[string][]engine.State{}, Checks: w.check.checks, Stats: w.stats, End: w.now}
 	for _, name := range w.cfg.Order {
 		r.Restarts[name] = w.check.restarts(scenario.Target{Worker: name})
-		if w.eng != nil && w.up {
+		if w.eng != nil { // also after a shutdown: the final states
 			for i := 1; i <= w.eng.Replicas(name); i++ {
 				st, _ := w.eng.State(name, i)
 				r.Final[name] = append(r.Final[name], st)
@@ -304,16 +307,17 @@ func (w *World) hsuStart() {
 		return
 	}
 	w.epoch++
+	w.starts++
 	w.check.hsuRestart(w.exited)
 	w.up, w.exited, w.persisted = true, false, false
 	engRand := rand.New(rand.NewPCG(w.rng.Uint64(), w.rng.Uint64()))
 	w.eng = engine.New(w.cfg, engRand)
-	w.tr.hsu(w.now, "hsu_start", w.epoch)
+	w.tr.hsu(w.now, "hsu_start", w.starts)
 	n := 0
 	if w.stateFile != nil {
 		n = len(w.stateFile.Instances)
 	}
-	w.timeline("hsu started (epoch %d, %d entries in the state file)", w.epoch, n)
+	w.timeline("hsu started (#%d, %d entries in the state file)", w.starts, n)
 	w.deliver(engine.Event{Kind: engine.EvStart, Saved: w.stateFile})
 }
 
@@ -397,6 +401,7 @@ func (w *World) act(a *engine.Action) {
 		}
 	case engine.ActReply:
 		if a.Err != "" {
+			w.refused = a.Err
 			w.timeline("command %d refused: %s", a.CmdID, a.Err)
 		}
 	case engine.ActTransition:
@@ -586,6 +591,7 @@ func (w *World) die(p *proc, code int, sig string, oom bool) {
 	// exit, so a signal hsu sends in between cannot reach another process.
 	w.zombies[p.owner] = p
 	at := max(w.latency(0, 2*time.Millisecond), p.spawnNotified-w.now)
+	p.exitNotify = w.now + at
 	w.toEngine(at, engine.Event{Kind: engine.EvExited, H: p.owner, Code: code, Signal: sig, OOM: oom})
 }
 
@@ -719,20 +725,26 @@ func (w *World) fault(f *scenario.Fault) {
 			w.timeline("  (hsu is down: command not delivered)")
 			return
 		}
-		w.check.command(f.Cmd)
+		undo := w.check.command(f.Cmd)
 		w.cmdID++
 		cmd := f.Cmd
 		cmd.ID = w.cmdID
+		w.refused = ""
 		w.deliver(engine.Event{Kind: engine.EvCommand, Cmd: cmd})
+		if w.refused != "" {
+			undo()
+		}
 	case "hsu_crash":
-		w.timeline("fault: hsu killed (kill -9)")
 		if w.up {
+			w.timeline("fault: hsu killed (kill -9)")
 			w.flushState()
 			w.up = false
 			w.epoch++ // events for the dead hsu are dropped
 			w.eng = nil
 			w.releaseZombies()
 			w.check.hsuCrash()
+		} else {
+			w.timeline("fault: hsu_crash while hsu is not running: nothing to kill")
 		}
 		if f.RestartAfter > 0 {
 			w.schedule(w.now+f.RestartAfter.D(), itHsuStart, func(*item) {})

@@ -80,7 +80,7 @@ type Fault struct {
 	At           config.Duration `yaml:"at" doc:"Virtual time of the fault." required:"true"`
 	Kill         string          `yaml:"kill" doc:"Send signal to the worker's instances from outside hsu (NAME or NAME-i)."`
 	Signal       config.Signal   `yaml:"signal" doc:"Signal for kill." default:"KILL"`
-	Command      string          `yaml:"command" doc:"A CLI verb: start|stop|restart NAME[-i], scale NAME N, signal NAME SIG, shutdown."`
+	Command      string          `yaml:"command" doc:"A CLI verb: start|stop|restart NAME[-i], scale NAME N, signal NAME SIG, shutdown (a reload is the reload: fault)."`
 	HsuCrash     bool            `yaml:"hsu_crash" doc:"hsu dies (kill -9); its workers keep running."`
 	RestartAfter config.Duration `yaml:"restart_after" doc:"With hsu_crash: start a new hsu this much later (0: never)."`
 	SpawnFail    string          `yaml:"spawn_fail" doc:"The next count spawns of this worker fail with errno."`
@@ -267,8 +267,10 @@ func (sc *Scenario) check(pos config.Positions, errs *config.ErrorList) {
 			m   map[string]Range
 		}{{"restarts", e.Restarts}, {"alive", e.Alive}, {"oom_kills", e.OOMKills}} {
 			for _, name := range sortedKeys(m.m) {
-				if _, err := sc.target(name); err != "" {
+				if t, err := sc.target(name); err != "" {
 					add(p+"."+m.key+"."+name, "%s", err)
+				} else if m.key == "oom_kills" && t.Replica != 0 {
+					add(p+"."+m.key+"."+name, "oom_kills counts a whole worker; name %s", t.Worker)
 				}
 			}
 		}
@@ -330,8 +332,12 @@ func (sc *Scenario) parseCommand(s string) (engine.Command, Target, string) {
 		return engine.Command{}, Target{}, "empty command"
 	}
 	verb, ok := engine.ParseVerb(fields[0])
-	if !ok {
-		return engine.Command{}, Target{}, fmt.Sprintf("unknown verb %q (want start, stop, restart, scale, signal, shutdown or reload)", fields[0])
+	if !ok || verb == engine.CmdReload {
+		msg := fmt.Sprintf("unknown verb %q (want start, stop, restart, scale, signal or shutdown)", fields[0])
+		if verb == engine.CmdReload {
+			msg = "a reload carries the new config: use a reload: fault instead of a command"
+		}
+		return engine.Command{}, Target{}, msg
 	}
 	cmd := engine.Command{Verb: verb}
 	want := map[engine.Verb]int{engine.CmdStart: 2, engine.CmdStop: 2, engine.CmdRestart: 2, engine.CmdScale: 3, engine.CmdSignal: 3, engine.CmdShutdown: 1, engine.CmdReload: 1}[verb]

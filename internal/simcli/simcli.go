@@ -34,7 +34,7 @@ crashes, OOMs, hangs and races, and checks built-in invariants and the
 scenario's expectations. Same scenario + seed => byte-identical trace.
 
 Usage:
-  hsu-sim run FILE... [--seed N] [--trace OUT.jsonl] [--check-determinism] [-o text|json] [-q]
+  hsu-sim run FILE... [--seed N] [--swarm] [--trace OUT.jsonl] [--check-determinism] [-o text|json] [-q]
   hsu-sim sweep FILE... --seeds N [--swarm] [--keep-failing DIR] [--first-seed N] [-j N]
   hsu-sim check FILE...
 
@@ -140,13 +140,18 @@ type jsonResult struct {
 
 func cmdRun(args []string, out, errOut io.Writer) int {
 	fs := flags("run", errOut)
-	seed := fs.Int64("seed", -1, "seed for the simulated OS (default: the scenario's)")
+	seed := fs.Int64("seed", -1, "seed for the simulated OS; the scenario's seed when not given")
+	swarm := fs.Bool("swarm", false, "add the random fault mix that sweep --swarm draws from the seed (expectations are skipped)")
 	tracePath := fs.String("trace", "", "write the JSON-lines trace to this file")
 	determinism := fs.Bool("check-determinism", false, "run each scenario twice and fail if the traces differ")
 	format := fs.StringP("output", "o", "text", "output format: text or json")
 	quiet := fs.BoolP("quiet", "q", false, "text: print only the summary, not the timeline")
 	if code, done := parse(fs, args); done {
 		return code
+	}
+	if fs.Changed("seed") && *seed < 0 {
+		fmt.Fprintf(errOut, "hsu-sim run: --seed must be >= 0, got %d\n", *seed)
+		return exitBadInput
 	}
 	if *format != "text" && *format != "json" {
 		fmt.Fprintf(errOut, "hsu-sim run: -o must be text or json, got %q\n", *format)
@@ -173,7 +178,7 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 		if *seed >= 0 {
 			s = *seed
 		}
-		opt := fakeos.Options{}
+		opt := fakeos.Options{Swarm: *swarm}
 		if traceOut != nil {
 			opt.Trace = traceOut
 		}
@@ -182,10 +187,10 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 			opt.Timeline = func(line string) { timeline = append(timeline, line) }
 		}
 		res := fakeos.New(sc, s, opt).Run()
-		repro := reproduce(sc.File, s, false)
+		repro := reproduce(sc.File, s, *swarm)
 		var nondet string
 		if *determinism {
-			again := fakeos.New(sc, s, fakeos.Options{}).Run()
+			again := fakeos.New(sc, s, fakeos.Options{Swarm: *swarm}).Run()
 			if again.TraceHash != res.TraceHash {
 				nondet = fmt.Sprintf("nondeterminism: two runs of seed %d gave traces %s and %s", s, res.TraceHash, again.TraceHash)
 			}
@@ -210,8 +215,9 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 			if !jr.OK {
 				jr.Reproduce = repro
 			}
-			b, _ := json.Marshal(jr)
-			fmt.Fprintln(out, string(b))
+			enc := json.NewEncoder(out)
+			enc.SetEscapeHTML(false)
+			enc.Encode(jr)
 			continue
 		}
 		fmt.Fprintf(out, "== %s (%s) seed=%d duration=%s\n", sc.Name, sc.File, s, sc.Duration)
@@ -264,7 +270,7 @@ func printSummary(out io.Writer, sc *scenario.Scenario, res *fakeos.Result) {
 func reproduce(file string, seed int64, swarm bool) string {
 	s := fmt.Sprintf("hsu-sim run %s --seed %d", file, seed)
 	if swarm {
-		s = fmt.Sprintf("hsu-sim sweep %s --seeds 1 --first-seed %d --swarm", file, seed)
+		s += " --swarm"
 	}
 	return s
 }
