@@ -43,8 +43,8 @@ type checker struct {
 	// shutdownCut: hsu died during a shutdown; the next hsu starts its
 	// workers afresh as after a clean exit.
 	shutdownCut bool
-	crashAt    time.Duration
-	crashed    bool
+	crashAt     time.Duration
+	crashed     bool
 }
 
 type repKey struct {

@@ -64,7 +64,7 @@ type World struct {
 	freePIDs []int              // most recently freed last: reused first
 	nextPID  int
 	serial   uint64
-	external map[string]*proc // unmanaged workers' processes, started outside hsu
+	external map[string]*proc        // unmanaged workers' processes, started outside hsu
 	zombies  map[engine.Handle]*proc // dead leaders whose exit hsu has not taken yet
 	spawnErr map[string]*spawnFault
 
@@ -102,7 +102,7 @@ type proc struct {
 	// reported before that, as a real adapter learns the PID first.
 	spawnNotified time.Duration
 	exitNotify    time.Duration // when hsu is told of the exit
-	epoch     int // hsu incarnation that spawned it (0: started outside hsu)
+	epoch         int           // hsu incarnation that spawned it (0: started outside hsu)
 	// memory limit enforced by the "kernel" (policy immediate_kill), 0: none
 	hardLimit int64
 }
