@@ -22,19 +22,60 @@ type TraceWriter = io.Writer
 type tracer struct {
 	out io.Writer
 	h   hash.Hash
-	buf []byte
+	buf []byte // the whole current chunk of lines
 	seq uint64
+	// Full chunks are hashed (and written) by a goroutine while the
+	// simulation goes on; the order of the bytes, and so the hash, is the
+	// same as writing them in line.
+	full  chan []byte
+	empty chan []byte
+	done  chan struct{}
 }
+
+const traceChunk = 64 << 10
 
 func newTracer(out io.Writer) *tracer {
-	return &tracer{out: out, h: sha256.New(), buf: make([]byte, 0, 512)}
+	t := &tracer{out: out, h: sha256.New(), buf: make([]byte, 0, traceChunk+1024),
+		full: make(chan []byte, 2), empty: make(chan []byte, 2), done: make(chan struct{})}
+	t.empty <- make([]byte, 0, traceChunk+1024)
+	t.empty <- make([]byte, 0, traceChunk+1024)
+	go func() {
+		defer close(t.done)
+		for b := range t.full {
+			t.h.Write(b)
+			if t.out != nil {
+				t.out.Write(b)
+			}
+			t.empty <- b[:0]
+		}
+	}()
+	return t
 }
 
-func (t *tracer) sum() string { return hex.EncodeToString(t.h.Sum(nil)) }
+// flush hands the current chunk to the hashing goroutine.
+func (t *tracer) flush() {
+	if len(t.buf) == 0 {
+		return
+	}
+	t.full <- t.buf
+	t.buf = <-t.empty
+}
 
+// sum finishes the trace and returns its SHA-256; the tracer is done.
+func (t *tracer) sum() string {
+	if t == nil {
+		return ""
+	}
+	t.flush()
+	close(t.full)
+	<-t.done
+	return hex.EncodeToString(t.h.Sum(nil))
+}
+
+// line starts a trace line; its kind is already prefixed (ev., act., ...).
 func (t *tracer) begin(at time.Duration, kind string, worker string, replica int, gen uint64) {
 	t.seq++
-	b := t.buf[:0]
+	b := t.buf
 	b = append(b, `{"t":`...)
 	b = strconv.AppendInt(b, int64(at), 10)
 	b = append(b, `,"seq":`...)
@@ -93,18 +134,30 @@ func (t *tracer) boolean(key string, val bool) {
 
 func (t *tracer) end() {
 	t.buf = append(t.buf, '}', '\n')
-	t.h.Write(t.buf)
-	if t.out != nil {
-		t.out.Write(t.buf)
+	if len(t.buf) >= traceChunk {
+		t.flush()
+	}
+}
+
+// evKinds and actKinds are the trace kinds, built once.
+var evKinds, actKinds [32]string
+
+func init() {
+	for i := range evKinds {
+		evKinds[i] = "ev." + engine.EventKind(i).String()
+		actKinds[i] = "act." + engine.ActionKind(i).String()
 	}
 }
 
 func (t *tracer) event(at time.Duration, ev *engine.Event) {
+	if t == nil {
+		return // tracing off (sweeps)
+	}
 	h := ev.H
 	if ev.Kind == engine.EvTimer {
 		h = ev.Timer.H
 	}
-	t.begin(at, "ev."+ev.Kind.String(), h.Worker, h.Replica, h.Gen)
+	t.begin(at, evKinds[ev.Kind%32], h.Worker, h.Replica, h.Gen)
 	switch ev.Kind {
 	case engine.EvSpawned, engine.EvAdopted:
 		t.num("pid", int64(ev.PID))
@@ -145,11 +198,14 @@ func (t *tracer) event(at time.Duration, ev *engine.Event) {
 }
 
 func (t *tracer) action(at time.Duration, a *engine.Action) {
+	if t == nil {
+		return // tracing off (sweeps)
+	}
 	h := a.H
 	if a.Kind == engine.ActStartTimer || a.Kind == engine.ActCancelTimer {
 		h = a.Timer.H
 	}
-	t.begin(at, "act."+a.Kind.String(), h.Worker, h.Replica, h.Gen)
+	t.begin(at, actKinds[a.Kind%32], h.Worker, h.Replica, h.Gen)
 	switch a.Kind {
 	case engine.ActSignal:
 		t.num("pid", int64(a.PID))
@@ -180,6 +236,9 @@ func (t *tracer) action(at time.Duration, a *engine.Action) {
 }
 
 func (t *tracer) fault(at time.Duration, f *scenario.Fault) {
+	if t == nil {
+		return // tracing off (sweeps)
+	}
 	t.begin(at, "fault."+f.Kind(), f.Target.Worker, f.Target.Replica, 0)
 	t.str("command", f.Command)
 	if f.Kind() == "kill" {
@@ -189,6 +248,9 @@ func (t *tracer) fault(at time.Duration, f *scenario.Fault) {
 }
 
 func (t *tracer) hsu(at time.Duration, kind string, n int) {
+	if t == nil {
+		return // tracing off (sweeps)
+	}
 	t.begin(at, kind, "", 0, 0)
 	t.num("n", int64(n))
 	t.end()
@@ -196,6 +258,9 @@ func (t *tracer) hsu(at time.Duration, kind string, n int) {
 
 // violation records a violation in the trace.
 func (t *tracer) violation(at time.Duration, kind, msg string) {
+	if t == nil {
+		return // tracing off (sweeps)
+	}
 	t.begin(at, "violation", "", 0, 0)
 	t.str("invariant", kind)
 	t.str("message", msg)

@@ -20,6 +20,9 @@ import (
 type Options struct {
 	// Trace receives the JSON-lines trace; nil keeps only its hash.
 	Trace TraceWriter
+	// NoTrace skips the trace and its hash (Result.TraceHash is empty):
+	// sweeps only need the verdict, and run faster without it.
+	NoTrace bool
 	// Timeline receives the human-readable timeline; nil discards it.
 	Timeline func(line string)
 	// Swarm adds a random fault mix drawn from the seed; the scenario's
@@ -123,7 +126,9 @@ func New(sc *scenario.Scenario, seed int64, opt Options) *World {
 		zombies:  map[engine.Handle]*proc{},
 		spawnErr: map[string]*spawnFault{},
 	}
-	w.tr = newTracer(opt.Trace)
+	if !opt.NoTrace {
+		w.tr = newTracer(opt.Trace)
+	}
 	w.check = newChecker(w)
 	return w
 }

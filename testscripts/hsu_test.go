@@ -11,20 +11,30 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/hsu-run/hsu/internal/cli"
+	"github.com/hsu-run/hsu/internal/simcli"
 )
 
-// TestMain makes this test binary double as the hsu program: scripts run
-// `exec hsu ...`, which re-executes the binary into cli.Run, so the scripts
-// exercise the real CLI without a separate build step.
+// TestMain makes this test binary double as the hsu and hsu-sim programs:
+// scripts run `exec hsu ...` or `exec hsu-sim ...`, which re-execute the
+// binary into cli.Run or simcli.Run, so the scripts exercise the real CLIs
+// without a separate build step.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"hsu": func() { os.Exit(cli.Run(os.Args[1:], os.Stdout, os.Stderr)) },
+		"hsu":     func() { os.Exit(cli.Run(os.Args[1:], os.Stdout, os.Stderr)) },
+		"hsu-sim": func() { os.Exit(simcli.Run(os.Args[1:], os.Stdout, os.Stderr)) },
 	})
 }
 
-func TestHsu(t *testing.T) {
+// TestHsu runs the hsu command line cases.
+func TestHsu(t *testing.T) { runScripts(t, "testdata/hsu") }
+
+// TestSim runs the hsu-sim cases: each holds its own small scenarios, so
+// none depends on the bundled scenarios/ files.
+func TestSim(t *testing.T) { runScripts(t, "testdata/sim") }
+
+func runScripts(t *testing.T, dir string) {
 	testscript.Run(t, testscript.Params{
-		Dir: "testdata/hsu",
+		Dir: dir,
 		// Scripts write `exec hsu ...`, so each reads like the shell
 		// session it stands for.
 		RequireExplicitExec: true,

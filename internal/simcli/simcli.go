@@ -313,7 +313,7 @@ func cmdSweep(args []string, out, errOut io.Writer) int {
 			go func() {
 				defer wg.Done()
 				for s := range next {
-					res := fakeos.New(sc, s, fakeos.Options{Swarm: *swarm}).Run()
+					res := fakeos.New(sc, s, fakeos.Options{Swarm: *swarm, NoTrace: true}).Run()
 					mu.Lock()
 					events += res.Stats.EngineEvents
 					if !res.OK() {
