@@ -4,17 +4,18 @@ PKGS    := ./...
 BIN     := bin
 FUZZTIME ?= 20s
 
-.PHONY: all build test check vet fmt-check cross unit fuzz run bench clean
+.PHONY: all build test vet fmt-check cross unit sim fuzz run bench clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-# test is what CI runs: formatting, vet, the darwin and windows builds, and
+# test is what CI runs: formatting, vet, the darwin and windows builds,
 # every test (fuzz seed corpora and testscripts included) under the race
-# detector.
-test: fmt-check vet cross unit
+# detector, and the simulator on every bundled scenario plus a 1000-seed
+# swarm sweep.
+test: fmt-check vet cross unit sim
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -30,6 +31,18 @@ cross:
 
 unit:
 	$(GO) test -race -timeout 15m $(PKGS)
+
+# sim replays every scenario (twice: the traces must match) and sweeps the
+# chaos and stress scenarios under random fault mixes.
+sim:
+	$(GO) build -o $(BIN)/ ./cmd/hsu-sim
+	$(BIN)/hsu-sim run -q --check-determinism scenarios/*.yaml
+	$(BIN)/hsu-sim sweep scenarios/chaos.yaml --seeds 1000 --swarm
+	$(BIN)/hsu-sim sweep scenarios/stress.yaml --seeds 200 --swarm
+
+# bench runs the engine and simulator benchmarks (numbers: docs/BENCHMARKS.md).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./engine/ ./fakeos/
 
 # fuzz runs each fuzz target for FUZZTIME.
 fuzz:

@@ -35,27 +35,30 @@ type tracer struct {
 const traceChunk = 64 << 10
 
 func newTracer(out io.Writer) *tracer {
-	t := &tracer{out: out, h: sha256.New(), buf: make([]byte, 0, traceChunk+1024),
-		full: make(chan []byte, 2), empty: make(chan []byte, 2), done: make(chan struct{})}
-	t.empty <- make([]byte, 0, traceChunk+1024)
-	t.empty <- make([]byte, 0, traceChunk+1024)
-	go func() {
-		defer close(t.done)
-		for b := range t.full {
-			t.h.Write(b)
-			if t.out != nil {
-				t.out.Write(b)
-			}
-			t.empty <- b[:0]
-		}
-	}()
-	return t
+	return &tracer{out: out, h: sha256.New(), buf: make([]byte, 0, traceChunk+1024)}
 }
 
-// flush hands the current chunk to the hashing goroutine.
+// write hashes (and writes) one chunk.
+func (t *tracer) write(b []byte) {
+	t.h.Write(b)
+	if t.out != nil {
+		t.out.Write(b)
+	}
+}
+
+// flush hands the current chunk to the hashing goroutine, started with
+// the first full chunk (a short run never starts it).
 func (t *tracer) flush() {
-	if len(t.buf) == 0 {
-		return
+	if t.full == nil {
+		t.full, t.empty, t.done = make(chan []byte, 2), make(chan []byte, 2), make(chan struct{})
+		t.empty <- make([]byte, 0, traceChunk+1024)
+		go func() {
+			defer close(t.done)
+			for b := range t.full {
+				t.write(b)
+				t.empty <- b[:0]
+			}
+		}()
 	}
 	t.full <- t.buf
 	t.buf = <-t.empty
@@ -66,9 +69,12 @@ func (t *tracer) sum() string {
 	if t == nil {
 		return ""
 	}
-	t.flush()
-	close(t.full)
-	<-t.done
+	if t.full != nil {
+		close(t.full)
+		<-t.done
+	}
+	t.write(t.buf)
+	t.buf = t.buf[:0]
 	return hex.EncodeToString(t.h.Sum(nil))
 }
 

@@ -104,7 +104,6 @@ type proc struct {
 	// spawnNotified is when hsu learns of the spawn; its exit is never
 	// reported before that, as a real adapter learns the PID first.
 	spawnNotified time.Duration
-	exitNotify    time.Duration // when hsu is told of the exit
 	epoch         int           // hsu incarnation that spawned it (0: started outside hsu)
 	// memory limit enforced by the "kernel" (policy immediate_kill), 0: none
 	hardLimit int64
@@ -596,7 +595,6 @@ func (w *World) die(p *proc, code int, sig string, oom bool) {
 	// exit, so a signal hsu sends in between cannot reach another process.
 	w.zombies[p.owner] = p
 	at := max(w.latency(0, 2*time.Millisecond), p.spawnNotified-w.now)
-	p.exitNotify = w.now + at
 	w.toEngine(at, engine.Event{Kind: engine.EvExited, H: p.owner, Code: code, Signal: sig, OOM: oom})
 }
 

@@ -168,6 +168,9 @@ func Load(path string) (*Scenario, error) {
 
 // Parse decodes and checks a scenario.
 func Parse(path string, data []byte) (*Scenario, error) {
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return nil, &config.ErrorList{Errs: []config.Error{{Pos: config.Pos{File: path, Line: 1, Col: 1}, Msg: "empty scenario file"}}}
+	}
 	root, err := config.ParseYAML(path, data)
 	if err != nil {
 		return nil, err

@@ -262,6 +262,9 @@ func printSummary(out io.Writer, sc *scenario.Scenario, res *fakeos.Result) {
 		final = append(final, fmt.Sprintf("%s=%s", name, strings.Join(sts, ",")))
 	}
 	fmt.Fprintf(out, "restarts: %s\n", strings.Join(restarts, " "))
+	if len(final) == 0 {
+		final = []string{"(hsu not running)"}
+	}
 	fmt.Fprintf(out, "final: %s\n", strings.Join(final, " "))
 	fmt.Fprintf(out, "invariants: %d checks, %d violations; %d engine events, %d actions\n",
 		res.Checks, len(res.Violations), res.Stats.EngineEvents, res.Stats.Actions)
