@@ -104,7 +104,7 @@ type proc struct {
 	// spawnNotified is when hsu learns of the spawn; its exit is never
 	// reported before that, as a real adapter learns the PID first.
 	spawnNotified time.Duration
-	epoch         int           // hsu incarnation that spawned it (0: started outside hsu)
+	epoch         int // hsu incarnation that spawned it (0: started outside hsu)
 	// memory limit enforced by the "kernel" (policy immediate_kill), 0: none
 	hardLimit int64
 }
