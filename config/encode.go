@@ -1,7 +1,9 @@
 package config
 
 import (
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,7 +32,7 @@ func (c *Config) workerNames() []string {
 	if len(c.Order) == len(c.Workers) {
 		return c.Order
 	}
-	return sortedKeys(c.Workers)
+	return slices.Sorted(maps.Keys(c.Workers))
 }
 
 func strNode(s string) *yaml.Node {

@@ -2,9 +2,10 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -260,7 +261,7 @@ func (c *checker) resources(r *Resources, p string) {
 func (c *checker) dependencies() {
 	for _, name := range c.cfg.Order {
 		w := c.cfg.Workers[name]
-		for _, dep := range sortedKeys(w.DependsOn) {
+		for _, dep := range slices.Sorted(maps.Keys(w.DependsOn)) {
 			p := "workers." + name + ".depends_on." + dep
 			d, ok := c.cfg.Workers[dep]
 			switch {
@@ -310,7 +311,7 @@ func findCycles(cfg *Config) [][]string {
 	visit = func(n string) {
 		color[n] = grey
 		stack = append(stack, n)
-		for _, dep := range sortedKeys(cfg.Workers[n].DependsOn) {
+		for _, dep := range slices.Sorted(maps.Keys(cfg.Workers[n].DependsOn)) {
 			if _, ok := cfg.Workers[dep]; !ok || dep == n {
 				continue
 			}
@@ -334,15 +335,6 @@ func findCycles(cfg *Config) [][]string {
 		}
 	}
 	return cycles
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // EffectiveRestart is a worker's restart settings for one trigger, with the

@@ -2,7 +2,8 @@ package fakeos
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -119,11 +120,10 @@ func (c *checker) spec(worker string) *config.Worker {
 	return c.specs[worker]
 }
 
-// countLive counts live processes like liveOf, without allocating, and
-// returns the first one.
-func (c *checker) countLive(worker string, replica int, leadersOnly bool) (int, *proc) {
-	n := 0
-	var first *proc
+// forLive calls fn for each live process (grandchildren included) of one
+// replica, or of every replica with replica 0, by replica then spawn order,
+// so what it reports is deterministic.
+func (c *checker) forLive(worker string, replica int, leadersOnly bool, fn func(*proc)) {
 	from, to := replica, replica
 	if replica == 0 {
 		from, to = 1, c.w.maxRep[worker]
@@ -131,38 +131,30 @@ func (c *checker) countLive(worker string, replica int, leadersOnly bool) (int, 
 	for i := from; i <= to; i++ {
 		for _, p := range c.w.byRep[repKey{worker, i}] {
 			if !leadersOnly || p.leader == nil {
-				if first == nil {
-					first = p
-				}
-				n++
+				fn(p)
 			}
 		}
 	}
+}
+
+// countLive counts live processes and returns the first one.
+func (c *checker) countLive(worker string, replica int, leadersOnly bool) (n int, first *proc) {
+	c.forLive(worker, replica, leadersOnly, func(p *proc) {
+		if first == nil {
+			first = p
+		}
+		n++
+	})
 	return n, first
 }
 
-// liveOf lists live processes (grandchildren included) of one replica, or
-// of every replica with replica 0.
-// The order is by replica, then by spawn, so messages are deterministic.
+// liveOf lists live processes.
 func (c *checker) liveOf(worker string, replica int, leadersOnly bool) []*proc {
 	var out []*proc
-	from, to := replica, replica
-	if replica == 0 {
-		from, to = 1, c.w.maxRep[worker]
-	}
-	for i := from; i <= to; i++ {
-		for _, p := range c.w.byRep[repKey{worker, i}] {
-			if !leadersOnly || p.leader == nil {
-				out = append(out, p)
-			}
-		}
-	}
+	c.forLive(worker, replica, leadersOnly, func(p *proc) { out = append(out, p) })
 	return out
 }
 
-// command records a command before the engine sees it (its actions are
-// judged in its light) and returns how to take it back if the engine
-// refuses it.
 func (c *checker) command(cmd engine.Command) (undo func()) {
 	desired := map[string]int{}
 	lastCmd := map[string]time.Duration{}
@@ -388,7 +380,7 @@ func (c *checker) checkDeps(worker string) {
 	if spec == nil {
 		return
 	}
-	for _, dep := range sortedNames(spec.DependsOn) {
+	for _, dep := range slices.Sorted(maps.Keys(spec.DependsOn)) {
 		if _, ok := c.w.cfg.Workers[dep]; !ok {
 			continue
 		}
@@ -462,7 +454,7 @@ func (c *checker) expect(e *scenario.Expect, final bool) {
 	if final {
 		states = e.Final
 	}
-	for _, name := range sortedNames(states) {
+	for _, name := range slices.Sorted(maps.Keys(states)) {
 		c.checks++
 		want, _ := engine.ParseState(states[name])
 		if c.w.eng == nil {
@@ -498,20 +490,20 @@ func (c *checker) expect(e *scenario.Expect, final bool) {
 	if e.At == nil && !final {
 		return
 	}
-	for _, name := range sortedNames(e.Restarts) {
+	for _, name := range slices.Sorted(maps.Keys(e.Restarts)) {
 		c.checks++
 		if n := c.restarts(c.target(name)); !e.Restarts[name].Holds(n) {
 			c.violate("expect", "%s restarts should be %s, got %d", name, e.Restarts[name], n)
 		}
 	}
-	for _, name := range sortedNames(e.Alive) {
+	for _, name := range slices.Sorted(maps.Keys(e.Alive)) {
 		c.checks++
 		t := c.target(name)
 		if n, _ := c.countLive(t.Worker, t.Replica, false); !e.Alive[name].Holds(n) {
 			c.violate("expect", "%s live processes should be %s, got %d", name, e.Alive[name], n)
 		}
 	}
-	for _, name := range sortedNames(e.OOMKills) {
+	for _, name := range slices.Sorted(maps.Keys(e.OOMKills)) {
 		c.checks++
 		if n := c.ooms[name]; !e.OOMKills[name].Holds(n) {
 			c.violate("expect", "%s OOM kills should be %s, got %d", name, e.OOMKills[name], n)
@@ -561,7 +553,7 @@ func (c *checker) stuckPending() {
 			}
 			c.checks++
 			met := true
-			for _, dep := range sortedNames(spec.DependsOn) {
+			for _, dep := range slices.Sorted(maps.Keys(spec.DependsOn)) {
 				if !c.conditionHolds(dep, spec.DependsOn[dep].Condition) {
 					met = false
 				}
@@ -605,13 +597,4 @@ func (c *checker) conditionHolds(dep, cond string) bool {
 		}
 	}
 	return true
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

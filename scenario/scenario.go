@@ -5,8 +5,10 @@ package scenario
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -223,7 +225,7 @@ func (sc *Scenario) check(pos config.Positions, errs *config.ErrorList) {
 	if sc.Duration <= 0 {
 		add("duration", "must be positive")
 	}
-	for _, name := range sortedKeys(sc.Behaviour) {
+	for _, name := range slices.Sorted(maps.Keys(sc.Behaviour)) {
 		p := "behaviour." + name
 		if _, ok := sc.Cfg.Workers[name]; !ok {
 			add(p, "%s", sc.unknownWorker(name))
@@ -256,7 +258,7 @@ func (sc *Scenario) check(pos config.Positions, errs *config.ErrorList) {
 			key string
 			m   map[string]string
 		}{{"state", e.State}, {"final", e.Final}} {
-			for _, name := range sortedKeys(m.m) {
+			for _, name := range slices.Sorted(maps.Keys(m.m)) {
 				if _, err := sc.target(name); err != "" {
 					add(p+"."+m.key+"."+name, "%s", err)
 				}
@@ -269,7 +271,7 @@ func (sc *Scenario) check(pos config.Positions, errs *config.ErrorList) {
 			key string
 			m   map[string]Range
 		}{{"restarts", e.Restarts}, {"alive", e.Alive}, {"oom_kills", e.OOMKills}} {
-			for _, name := range sortedKeys(m.m) {
+			for _, name := range slices.Sorted(maps.Keys(m.m)) {
 				if t, err := sc.target(name); err != "" {
 					add(p+"."+m.key+"."+name, "%s", err)
 				} else if m.key == "oom_kills" && t.Replica != 0 {
@@ -418,17 +420,4 @@ func validErrno(s string) bool {
 		}
 	}
 	return false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }
