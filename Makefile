@@ -50,8 +50,11 @@ fuzz:
 		echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./fuzz/ || exit 1; \
 	done
 
+# run starts hsu in the foreground on the example; Ctrl-C stops every
+# worker (twice: kills them at once).
 run: build
 	$(BIN)/hsu validate -f examples/hsu.yaml
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/hsu run -f examples/hsu.yaml --state-dir "$(CURDIR)/.hsu-state"
 
 clean:
 	rm -rf $(BIN)

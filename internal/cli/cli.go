@@ -26,6 +26,7 @@ var commands map[string]command
 func init() {
 	commands = map[string]command{
 		"validate": {"check a config file and report every problem with file:line:col", "[-f FILE]", cmdValidate},
+		"run":      {"supervise the workers of a config file in the foreground", "[-f FILE] [--state-dir DIR]", cmdRun},
 		"schema":   {"print the JSON Schema of the config file", "", cmdSchema},
 		"version":  {"print the version", "", cmdVersion},
 		"help":     {"show help for a command", "[COMMAND]", cmdHelp},

@@ -1,19 +1,18 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io"
 
 	"github.com/hsu-run/hsu/config"
+	"github.com/hsu-run/hsu/osadapters"
 )
 
 // defaultConfig is the file used when -f is not given.
 const defaultConfig = "hsu.yaml"
 
-// platform is the OS adapter's capability check, set by the adapter for
-// this GOOS; nil means every setting is accepted.
-var platform config.Platform
+// platform reports what this OS (and build) cannot enforce, at validation.
+var platform config.Platform = osadapters.ThisPlatform()
 
 func loadConfig(path string) (*config.Config, error) {
 	return config.Load(path, config.Options{Platform: platform})
@@ -31,14 +30,7 @@ func cmdValidate(args []string, out, errOut io.Writer) int {
 	}
 	cfg, err := loadConfig(*file)
 	if err != nil {
-		var list *config.ErrorList
-		if errors.As(err, &list) {
-			fmt.Fprintln(errOut, list.Error())
-			n := len(list.Errs) + list.Dropped
-			fmt.Fprintf(errOut, "%s: %d error%s\n", *file, n, plural(n))
-		} else {
-			fmt.Fprintf(errOut, "hsu validate: %v\n", err)
-		}
+		printLoadError(errOut, "validate", *file, err)
 		return exitFailure
 	}
 	replicas := 0

@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"github.com/hsu-run/hsu/config"
+	"github.com/hsu-run/hsu/engine"
+	"github.com/hsu-run/hsu/logs"
+	"github.com/hsu-run/hsu/osadapters"
+)
+
+func cmdRun(args []string, out, errOut io.Writer) int {
+	fs := newFlags("run", errOut)
+	file := fs.StringP("file", "f", defaultConfig, "config file")
+	stateDir := fs.String("state-dir", osadapters.DefaultStateDir(), "state directory (state file, output FIFOs, lock, hsu.pid)")
+	verbose := fs.BoolP("verbose", "v", false, "log hsu's own debug messages")
+	logFile := fs.String("log-file", "", "also append hsu's own log to this file")
+	if code, done := parse(fs, args); done {
+		return code
+	}
+	cfg, err := loadConfig(*file)
+	if err != nil {
+		printLoadError(errOut, "run", *file, err)
+		return exitFailure
+	}
+	release, err := osadapters.LockStateDir(*stateDir)
+	if err != nil {
+		fmt.Fprintf(errOut, "hsu run: %v\n", err)
+		return exitFailure
+	}
+	defer release()
+	pidPath := filepath.Join(*stateDir, "hsu.pid")
+	os.WriteFile(pidPath, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
+	defer os.Remove(pidPath)
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	logOut := errOut
+	if *logFile != "" {
+		f, err := os.OpenFile(*logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		if err != nil {
+			fmt.Fprintf(errOut, "hsu run: log file: %v\n", err)
+			return exitFailure
+		}
+		defer f.Close()
+		logOut = io.MultiWriter(errOut, f)
+	}
+	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	console := out
+	color := false
+	if f, ok := out.(*os.File); ok {
+		color = logs.ColorFor(f)
+	}
+	hub := logs.NewHub(console, logs.HubOptions{Color: color, MaxLine: 1 << 20}) // longer lines are split, never dropped
+	defer hub.Close()
+	if err := configureLogs(hub, cfg); err != nil {
+		fmt.Fprintf(errOut, "hsu run: %v\n", err)
+		return exitFailure
+	}
+	sys, err := osadapters.NewSystem(*stateDir)
+	if err != nil {
+		fmt.Fprintf(errOut, "hsu run: %v\n", err)
+		return exitFailure
+	}
+	osadapters.SetAdoptedLogs(hub)
+	d := osadapters.NewDriver(cfg, sys, osadapters.Options{StateDir: *stateDir, Logger: logger, Logs: hub})
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	logger.Info("hsu running", "config", *file, "workers", len(cfg.Workers), "state_dir", *stateDir, "pid", os.Getpid())
+	stopping := false
+	for {
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				fmt.Fprintf(errOut, "hsu run: %v\n", err)
+				return exitFailure
+			}
+			if errors.Is(err, context.Canceled) {
+				d.KillAll()
+				logger.Info("killed every worker")
+				return exitFailure
+			}
+			logger.Info("hsu stopped")
+			return exitOK
+		case sig := <-sigs:
+			switch {
+			case sig == syscall.SIGHUP:
+				reload(d, hub, *file, logger, errOut)
+			case stopping:
+				// A second Ctrl-C: no more waiting for stop timeouts.
+				logger.Warn("second signal: killing every worker now")
+				cancel()
+			default:
+				stopping = true
+				logger.Info("stopping every worker (reverse dependency order); send the signal again to kill them at once", "signal", sig.String())
+				go d.Command(context.Background(), engine.Command{Verb: engine.CmdShutdown})
+			}
+		}
+	}
+}
+
+// reload re-reads the config; an invalid file is rejected with its
+// positions and the running config kept.
+func reload(d *osadapters.Driver, hub *logs.Hub, file string, logger *slog.Logger, errOut io.Writer) {
+	cfg, err := loadConfig(file)
+	if err != nil {
+		logger.Error("reload rejected: the running config is kept", "config", file)
+		printLoadError(errOut, "run", file, err)
+		return
+	}
+	if err := configureLogs(hub, cfg); err != nil {
+		logger.Error("reload rejected: the running config is kept", "err", err)
+		return
+	}
+	logger.Info("reloading", "config", file)
+	d.Reload(cfg)
+}
+
+func configureLogs(hub *logs.Hub, cfg *config.Config) error {
+	for _, name := range cfg.Order {
+		if err := hub.Configure(name, cfg.Workers[name].Logs); err != nil {
+			return fmt.Errorf("logs of %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// printLoadError prints every config error, then a count; errors that are
+// not about the file's content (it cannot be read) name the verb.
+func printLoadError(errOut io.Writer, verb, file string, err error) {
+	var list *config.ErrorList
+	if errors.As(err, &list) {
+		fmt.Fprintln(errOut, list.Error())
+		n := len(list.Errs) + list.Dropped
+		fmt.Fprintf(errOut, "%s: %d error%s\n", file, n, plural(n))
+		return
+	}
+	fmt.Fprintf(errOut, "hsu %s: %v\n", verb, err)
+}

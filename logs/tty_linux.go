@@ -1,0 +1,5 @@
+package logs
+
+import "syscall"
+
+const ioctlGetTermios = syscall.TCGETS

@@ -1,0 +1,465 @@
+// Package osadapters runs the engine on the real operating system: the
+// driver turns engine actions into processes, signals, timers, probes and
+// state-file writes, and feeds their completions back as events. Only the
+// driver goroutine steps the engine; everything slow runs in goroutines
+// that post completion events to its inbox.
+package osadapters
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hsu-run/hsu/config"
+	"github.com/hsu-run/hsu/engine"
+	"github.com/hsu-run/hsu/probe"
+)
+
+// ExitStatus is how an instance ended.
+type ExitStatus struct {
+	Code   int
+	Signal string // "" unless killed by a signal
+	OOM    bool
+}
+
+// LogSink receives workers' output (logs.Hub implements it).
+type LogSink interface {
+	// Copy drains r until EOF, routing each line; it returns when every
+	// byte has been routed.
+	Copy(worker string, replica int, stream string, r io.Reader) error
+}
+
+// System is the driver's view of the operating system.
+type System interface {
+	// Spawn starts an instance with its output going to logs. exited is
+	// called once, after the process has exited, the rest of its group
+	// and cgroup has been killed and its output drained.
+	Spawn(h engine.Handle, spec *config.Worker, env []string, logs LogSink, exited func(ExitStatus)) (Proc, error)
+	// Watch follows a process hsu did not start (recovered after an hsu
+	// restart, or adopted): exited is called when it is gone.
+	Watch(h engine.Handle, p Proc, exited func(ExitStatus)) error
+	// Signal sends sig to the instance's process group.
+	Signal(p Proc, sig string) error
+	// Kill SIGKILLs everything of the instance (group and cgroup) and
+	// returns once it is all gone, or the deadline passed.
+	Kill(h engine.Handle, p Proc) error
+	// Verify reports whether p is still the process that was started.
+	Verify(p Proc) bool
+	// Find locates an unmanaged worker's process (pidfile or discover).
+	Find(spec *config.Worker) (Proc, error)
+	// Sample measures an instance's whole tree.
+	Sample(h engine.Handle, p Proc) (engine.Usage, error)
+	// BootID identifies this boot, so PIDs from a previous boot are never trusted.
+	BootID() string
+}
+
+// Proc identifies a process beyond its PID: a PID plus its start time.
+type Proc struct {
+	PID       int
+	StartTime int64 // clock ticks since boot (Linux), 0 where unknown
+}
+
+// adoptLogs receives the output of instances re-adopted after an hsu
+// restart (their FIFOs are reopened); the CLI sets it.
+var adoptLogs LogSink
+
+// SetAdoptedLogs routes the output of re-adopted instances.
+func SetAdoptedLogs(l LogSink) { adoptLogs = l }
+
+// Options configures a driver.
+type Options struct {
+	StateDir string // where the state file lives
+	Logger   *slog.Logger
+	Logs     LogSink
+	Seed     uint64 // jitter source; 0 picks one
+}
+
+// Driver steps the engine on the real OS.
+type Driver struct {
+	eng    *engine.Engine
+	cfg    *config.Config
+	sys    System
+	opt    Options
+	inbox  *queue
+	start  time.Time
+	log    *slog.Logger
+	timers map[uint64]*time.Timer
+	procs  map[engine.Handle]Proc // live instances as the driver knows them
+	status atomic.Pointer[engine.Status]
+
+	mu        sync.Mutex
+	replies   map[uint64]chan string
+	nextCmd   atomic.Uint64
+	statePath string
+}
+
+// NewDriver prepares a driver for cfg.
+func NewDriver(cfg *config.Config, sys System, opt Options) *Driver {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	seed := opt.Seed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	d := &Driver{
+		eng: engine.New(cfg, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))),
+		cfg: cfg, sys: sys, opt: opt, inbox: newQueue(), log: opt.Logger,
+		timers: map[uint64]*time.Timer{}, procs: map[engine.Handle]Proc{}, replies: map[uint64]chan string{},
+		statePath: filepath.Join(opt.StateDir, "state.json"),
+	}
+	d.status.Store(d.eng.Snapshot())
+	return d
+}
+
+// Status returns the latest published status; safe from any goroutine.
+func (d *Driver) Status() *engine.Status { return d.status.Load() }
+
+// Command sends a command and waits for the engine's answer ("" is ok).
+func (d *Driver) Command(ctx context.Context, c engine.Command) error {
+	c.ID = d.nextCmd.Add(1)
+	ch := make(chan string, 1)
+	d.mu.Lock()
+	d.replies[c.ID] = ch
+	d.mu.Unlock()
+	d.inbox.post(engine.Event{Kind: engine.EvCommand, Cmd: c})
+	select {
+	case err := <-ch:
+		if err != "" {
+			return fmt.Errorf("%s %s: %s", c.Verb, c.Worker, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Reload hands the engine a new, already validated config.
+func (d *Driver) Reload(cfg *config.Config) {
+	d.inbox.post(engine.Event{Kind: engine.EvReload, Config: cfg})
+}
+
+// Run supervises until a shutdown completes or ctx ends (then it stops
+// without stopping the workers, as a crash would: they are re-adopted by
+// the next hsu).
+func (d *Driver) Run(ctx context.Context) error {
+	if err := os.MkdirAll(d.opt.StateDir, 0o700); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	saved, err := d.recover()
+	if err != nil {
+		return err
+	}
+	d.start = time.Now()
+	d.step(engine.Event{Kind: engine.EvStart, Saved: saved})
+	var batch []engine.Event
+	for !d.eng.Done() {
+		select {
+		case <-ctx.Done():
+			d.stopTimers()
+			return ctx.Err()
+		case <-d.inbox.notify:
+		}
+		batch = d.inbox.drain(batch)
+		for _, ev := range batch {
+			d.step(ev)
+			if d.eng.Done() {
+				break
+			}
+		}
+	}
+	d.stopTimers()
+	os.Remove(d.statePath) // a clean shutdown leaves nothing to adopt
+	return nil
+}
+
+func (d *Driver) stopTimers() {
+	for id, t := range d.timers {
+		t.Stop()
+		delete(d.timers, id)
+	}
+}
+
+// recover reads the previous hsu's state file and keeps only instances
+// that are provably the processes it started (same boot, same PID start
+// time), so a reused PID is never adopted.
+func (d *Driver) recover() (*engine.Saved, error) {
+	st, err := readState(d.statePath)
+	if err != nil || st == nil {
+		return nil, err
+	}
+	saved := st.Saved
+	if st.BootID != d.sys.BootID() {
+		d.log.Info("state file is from another boot: nothing to adopt", "file", d.statePath)
+		kept := saved.Instances[:0]
+		for _, r := range saved.Instances {
+			if r.PID == 0 && r.State != engine.Starting {
+				kept = append(kept, r) // stopped/exited/failed replicas stay so
+			}
+		}
+		saved.Instances = kept
+	}
+	for _, r := range saved.Instances {
+		if r.PID != 0 {
+			d.procs[r.H] = Proc{PID: r.PID, StartTime: st.Starts[instKey(r.H)]}
+		}
+	}
+	return &saved, nil
+}
+
+func (d *Driver) now() time.Duration { return time.Since(d.start) }
+
+// step applies one event and carries out the actions.
+func (d *Driver) step(ev engine.Event) {
+	ev.At = d.now()
+	acts := d.eng.Step(ev)
+	if ev.Kind == engine.EvExited && !d.eng.Alive(ev.H) {
+		defer delete(d.procs, ev.H) // after the actions: a cleanup kill may still name it
+	}
+	changed := false
+	for i := range acts {
+		if acts[i].Kind == engine.ActTransition {
+			changed = true
+		}
+		d.do(&acts[i])
+	}
+	for _, b := range d.eng.Bugs {
+		d.log.Error("engine bug", "bug", b)
+	}
+	d.eng.Bugs = d.eng.Bugs[:0]
+	if changed || ev.Kind == engine.EvStart || ev.Kind == engine.EvCommand || ev.Kind == engine.EvReload {
+		d.status.Store(d.eng.Snapshot())
+	}
+}
+
+func (d *Driver) post(ev engine.Event) { d.inbox.post(ev) }
+
+// do carries out one action. Anything that can block runs in a goroutine
+// that posts its completion.
+func (d *Driver) do(a *engine.Action) {
+	switch a.Kind {
+	case engine.ActSpawn:
+		d.spawn(a.H, a.Spec)
+	case engine.ActSignal:
+		p, ok := d.procs[a.H]
+		err := fmt.Errorf("no process")
+		if ok {
+			err = d.sys.Signal(p, a.Signal)
+		}
+		d.post(engine.Event{Kind: engine.EvDone, H: a.H, Done: a.Kind, Err: errString(err)})
+	case engine.ActKill:
+		p := d.procs[a.H]
+		h := a.H
+		go func() {
+			err := d.sys.Kill(h, p)
+			d.post(engine.Event{Kind: engine.EvDone, H: h, Done: engine.ActKill, Err: errString(err)})
+		}()
+	case engine.ActStopCommand:
+		d.stopCommand(a.H, a.Spec)
+	case engine.ActStartTimer:
+		ref := a.Timer
+		delay := a.At - d.now()
+		d.timers[ref.ID] = time.AfterFunc(max(delay, 0), func() {
+			d.post(engine.Event{Kind: engine.EvTimer, Timer: ref})
+		})
+	case engine.ActCancelTimer:
+		if t := d.timers[a.Timer.ID]; t != nil {
+			t.Stop()
+			delete(d.timers, a.Timer.ID)
+		}
+	case engine.ActProbe:
+		d.runProbe(a)
+	case engine.ActSample:
+		h, p := a.H, d.procs[a.H]
+		go func() {
+			u, err := d.sys.Sample(h, p)
+			if err != nil {
+				d.log.Debug("sample failed", "instance", instKey(h), "err", err)
+				return // the next sample timer is armed by the engine on a result only
+			}
+			d.post(engine.Event{Kind: engine.EvSample, H: h, Usage: u})
+		}()
+	case engine.ActThrottle:
+		d.post(engine.Event{Kind: engine.EvDone, H: a.H, Done: a.Kind, Err: "throttling is not implemented on this platform yet"})
+	case engine.ActVerify:
+		p, ok := d.procs[a.H]
+		okv := ok && d.sys.Verify(p)
+		if okv {
+			h := a.H
+			if err := d.sys.Watch(h, p, func(st ExitStatus) { d.exited(h, st) }); err != nil {
+				okv = false
+			}
+		}
+		if !okv {
+			delete(d.procs, a.H)
+		}
+		d.post(engine.Event{Kind: engine.EvVerified, H: a.H, OK: okv})
+	case engine.ActAdopt:
+		d.adopt(a.H, a.Spec)
+	case engine.ActPersist:
+		d.persist()
+	case engine.ActReply:
+		d.mu.Lock()
+		ch := d.replies[a.CmdID]
+		delete(d.replies, a.CmdID)
+		d.mu.Unlock()
+		if ch != nil {
+			ch <- a.Err
+		}
+	case engine.ActTransition:
+		d.log.Info(fmt.Sprintf("%s-%d %s -> %s", a.H.Worker, a.H.Replica, a.From, a.To), "reason", a.Reason.String())
+	case engine.ActNotice:
+		d.log.Info(fmt.Sprintf("%s-%d %s", a.H.Worker, a.H.Replica, a.Reason))
+	case engine.ActExit:
+		d.log.Info("every worker stopped")
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// spawn starts an instance now, in the driver goroutine, so its PID is
+// known before any later action of the same step.
+func (d *Driver) spawn(h engine.Handle, spec *config.Worker) {
+	env, err := workerEnv(spec, h)
+	if err != nil {
+		d.log.Error("environment", "instance", instKey(h), "err", err)
+		d.post(engine.Event{Kind: engine.EvSpawnFailed, H: h, Err: "EINVAL"})
+		return
+	}
+	var sink LogSink = d.opt.Logs
+	if spec.ReadyLogLine != "" && sink != nil {
+		// Both streams watch for the line; the engine ignores a second report.
+		sink = readySink{LogSink: sink, needle: []byte(spec.ReadyLogLine), fire: func() {
+			d.post(engine.Event{Kind: engine.EvLogReady, H: h})
+		}}
+	}
+	p, err := d.sys.Spawn(h, spec, env, sink, func(st ExitStatus) { d.exited(h, st) })
+	if err != nil {
+		d.log.Error("spawn failed", "instance", instKey(h), "err", err)
+		d.post(engine.Event{Kind: engine.EvSpawnFailed, H: h, Err: errnoName(err)})
+		return
+	}
+	d.procs[h] = p
+	d.persist() // the PID and its start time, before anything else can happen
+	d.post(engine.Event{Kind: engine.EvSpawned, H: h, PID: p.PID})
+}
+
+// exited runs in a watcher goroutine.
+func (d *Driver) exited(h engine.Handle, st ExitStatus) {
+	d.post(engine.Event{Kind: engine.EvExited, H: h, Code: st.Code, Signal: st.Signal, OOM: st.OOM})
+}
+
+func (d *Driver) persist() {
+	sv := d.eng.Save()
+	st := &stateFile{Version: stateVersion, BootID: d.sys.BootID(), Saved: sv, Starts: map[string]int64{}}
+	for _, r := range sv.Instances {
+		if r.PID != 0 {
+			if p, ok := d.procs[r.H]; ok {
+				st.Starts[instKey(r.H)] = p.StartTime
+			}
+		}
+	}
+	if err := writeState(d.statePath, st); err != nil {
+		d.log.Error("persist", "err", err)
+	}
+}
+
+func (d *Driver) runProbe(a *engine.Action) {
+	pr := d.eng.Probe(a.H.Worker, a.Probe)
+	if pr == nil {
+		return
+	}
+	h, kind, spec := a.H, a.Probe, a.Spec
+	t := probe.Target{PID: a.PID, Dir: spec.Workdir}
+	if spec.Type == config.TypeIntegrated {
+		t.Listen = spec.Listen
+	}
+	go func() {
+		err := probe.Run(context.Background(), pr, t)
+		if err != nil {
+			d.log.Debug("probe failed", "instance", instKey(h), "probe", kind.String(), "err", err)
+		}
+		d.post(engine.Event{Kind: engine.EvProbe, H: h, Probe: kind, OK: err == nil})
+	}()
+}
+
+// adopt finds an unmanaged worker's process. It runs in the driver
+// goroutine (a pidfile read or a /proc scan) so the PID is recorded before
+// any later action.
+func (d *Driver) adopt(h engine.Handle, spec *config.Worker) {
+	p, err := d.sys.Find(spec)
+	if err == nil {
+		err = d.sys.Watch(h, p, func(st ExitStatus) { d.exited(h, st) })
+	}
+	if err != nil {
+		d.post(engine.Event{Kind: engine.EvAdopted, H: h, Err: err.Error()})
+		return
+	}
+	d.procs[h] = p
+	d.post(engine.Event{Kind: engine.EvAdopted, H: h, OK: true, PID: p.PID})
+}
+
+// stopCommand runs the worker's stop command for an instance, with
+// HSU_PID naming the process to stop; the engine's stop timeout still
+// applies to the instance.
+func (d *Driver) stopCommand(h engine.Handle, spec *config.Worker) {
+	p := d.procs[h]
+	env, err := workerEnv(spec, h)
+	if err != nil {
+		d.post(engine.Event{Kind: engine.EvDone, H: h, Done: engine.ActStopCommand, Err: err.Error()})
+		return
+	}
+	env = append(env, fmt.Sprintf("HSU_PID=%d", p.PID))
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), max(spec.Stop.Timeout.D(), time.Second))
+		defer cancel()
+		cmd := exec.CommandContext(ctx, spec.Stop.Command[0], spec.Stop.Command[1:]...)
+		cmd.Env, cmd.Dir = env, spec.Workdir
+		cmd.WaitDelay = time.Second
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			err = fmt.Errorf("stop command: %w: %s", err, lastBytes(out, 200))
+		}
+		d.post(engine.Event{Kind: engine.EvDone, H: h, Done: engine.ActStopCommand, Err: errString(err)})
+	}()
+}
+
+func lastBytes(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
+// KillAll SIGKILLs every instance the driver knows (a second Ctrl-C).
+// Call it only after Run has returned.
+func (d *Driver) KillAll() {
+	for h, p := range d.procs { // order-free: every one is killed
+		d.sys.Kill(h, p)
+	}
+}
+
+// DefaultStateDir is $XDG_RUNTIME_DIR/hsu, /run/hsu as root, else a
+// per-user directory under the system temp dir.
+func DefaultStateDir() string {
+	if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" {
+		return filepath.Join(x, "hsu")
+	}
+	if os.Geteuid() == 0 {
+		return "/run/hsu"
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("hsu-%d", os.Geteuid()))
+}

@@ -1,0 +1,324 @@
+//go:build linux
+
+package osadapters
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hsu-run/hsu/config"
+	"github.com/hsu-run/hsu/engine"
+)
+
+// BootID identifies this boot.
+func (u *Unix) BootID() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	return strings.TrimSpace(string(b))
+}
+
+// startTime is field 22 of /proc/PID/stat (clock ticks since boot), 0 if
+// the process is gone.
+func startTime(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may contain spaces and parentheses: the
+	// fields after it start after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return 0
+	}
+	v, _ := strconv.ParseInt(f[19], 10, 64) // field 22 overall
+	return v
+}
+
+// startedAfter reports whether p started after t (wall clock).
+func startedAfter(p Proc, t time.Time) bool {
+	if p.StartTime == 0 {
+		return false
+	}
+	var info unix.Sysinfo_t
+	if unix.Sysinfo(&info) != nil {
+		return false
+	}
+	boot := time.Now().Add(-time.Duration(info.Uptime) * time.Second)
+	started := boot.Add(time.Duration(p.StartTime) * time.Second / 100) // USER_HZ is 100 on Linux
+	return started.After(t.Add(time.Second))                            // uptime has 1 s resolution
+}
+
+// setSubreaper makes hsu the parent of orphaned grandchildren, so they are
+// reaped here and never leak as zombies of init.
+func setSubreaper() { unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }
+
+// waitPIDExit waits up to limit for pid to exit, with a pidfd where the
+// kernel has one.
+func waitPIDExit(pid int, limit time.Duration) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		time.Sleep(limit) // no pidfd: poll
+		return
+	}
+	defer unix.Close(fd)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	unix.Poll(fds, int(limit/time.Millisecond))
+}
+
+// Sample reads the instance's tree from /proc: RSS and CPU of every
+// process in its cgroup (or process group).
+func (u *Unix) Sample(h engine.Handle, p Proc) (engine.Usage, error) {
+	pids := u.members(h, p)
+	if len(pids) == 0 {
+		return engine.Usage{}, fmt.Errorf("sample %s: no process", instKey(h))
+	}
+	var us engine.Usage
+	var ticks int64
+	for _, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/statm")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b))
+		if len(f) > 1 {
+			rss, _ := strconv.ParseInt(f[1], 10, 64)
+			us.Memory += rss * int64(os.Getpagesize())
+		}
+		ticks += cpuTicks(pid)
+		us.Pids++
+	}
+	// CPU is the average since the previous sample of this instance.
+	now := time.Now()
+	u.mu.Lock()
+	prev, ok := u.cpu[h]
+	u.cpu[h] = cpuSample{ticks: ticks, at: now}
+	u.mu.Unlock()
+	if ok && now.After(prev.at) && ticks >= prev.ticks {
+		us.CPU = float64(ticks-prev.ticks) / 100 / now.Sub(prev.at).Seconds() // USER_HZ = 100
+	}
+	return us, nil
+}
+
+type cpuSample struct {
+	ticks int64
+	at    time.Time
+}
+
+// cpuTicks is utime+stime of pid (fields 14 and 15 of /proc/PID/stat).
+func cpuTicks(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return ut + st
+}
+
+// setFDLimit applies resources.fds to a just-started process.
+func setFDLimit(pid int, spec *config.Worker) error {
+	if spec.Resources.FDs == nil {
+		return nil
+	}
+	n := uint64(spec.Resources.FDs.Max)
+	return unix.Prlimit(pid, unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: n, Max: n}, nil)
+}
+
+// members lists the instance's processes: its cgroup, else its group.
+func (u *Unix) members(h engine.Handle, p Proc) []int {
+	if u.cg != nil {
+		if pids := u.cg.procs(h); len(pids) > 0 {
+			return pids
+		}
+	}
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if pgid, err := syscall.Getpgid(pid); err == nil && pgid == p.PID {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// discover finds an unmanaged process by command line and/or port.
+func discover(d *config.Discover) (Proc, error) {
+	var inodes map[string]bool
+	if d.Port != 0 {
+		inodes = listeningInodes(d.Port)
+		if len(inodes) == 0 {
+			return Proc{}, fmt.Errorf("discover: nothing listens on port %d", d.Port)
+		}
+	}
+	ents, _ := os.ReadDir("/proc")
+	self := os.Getpid()
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		if d.Cmdline != "" {
+			b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+			if err != nil || !strings.Contains(strings.ReplaceAll(string(b), "\x00", " "), d.Cmdline) {
+				continue
+			}
+		}
+		if inodes != nil && !ownsSocket(pid, inodes) {
+			continue
+		}
+		return Proc{PID: pid, StartTime: startTime(pid)}, nil
+	}
+	return Proc{}, fmt.Errorf("discover: no process matches (cmdline %q, port %d)", d.Cmdline, d.Port)
+}
+
+// listeningInodes returns the socket inodes listening on port (tcp, tcp6).
+func listeningInodes(port int) map[string]bool {
+	out := map[string]bool{}
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		fh, err := os.Open(f)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			fl := strings.Fields(sc.Text())
+			if len(fl) < 10 || fl[3] != "0A" { // 0A = LISTEN
+				continue
+			}
+			if i := strings.LastIndexByte(fl[1], ':'); i >= 0 {
+				if p, err := strconv.ParseInt(fl[1][i+1:], 16, 32); err == nil && int(p) == port {
+					out[fl[9]] = true
+				}
+			}
+		}
+		fh.Close()
+	}
+	return out
+}
+
+func ownsSocket(pid int, inodes map[string]bool) bool {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		l, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err == nil && strings.HasPrefix(l, "socket:[") && inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] {
+			return true
+		}
+	}
+	return false
+}
+
+// cgroups puts each instance in its own cgroup under the cgroup2 tree
+// (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid systems), so a
+// grandchild that called setsid is still found and killed (cgroup.kill).
+type cgroups struct{ root string }
+
+func openCgroups() *cgroups {
+	for _, base := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
+		var st unix.Statfs_t
+		if unix.Statfs(base, &st) != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
+			continue
+		}
+		root := filepath.Join(base, "hsu")
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			continue // read-only (an unprivileged container): process groups only
+		}
+		return &cgroups{root: root}
+	}
+	return nil
+}
+
+func (c *cgroups) dir(h engine.Handle) string { return filepath.Join(c.root, instKey(h)) }
+
+// prepare creates the instance's cgroup and makes the child start in it
+// (clone3 CLONE_INTO_CGROUP), so not even its first fork escapes.
+func (c *cgroups) prepare(h engine.Handle, attr *syscall.SysProcAttr) (func(), error) {
+	dir := c.dir(h)
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("cgroup %s: %w", dir, err)
+	}
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup %s: %w", dir, err)
+	}
+	attr.UseCgroupFD, attr.CgroupFD = true, fd
+	return func() { unix.Close(fd) }, nil
+}
+
+func (c *cgroups) procs(h engine.Handle) []int {
+	b, err := os.ReadFile(filepath.Join(c.dir(h), "cgroup.procs"))
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func (c *cgroups) empty(h engine.Handle) bool { return len(c.procs(h)) == 0 }
+
+// kill SIGKILLs every process in the cgroup: cgroup.kill where the kernel
+// has it (5.14+), else each PID listed.
+func (c *cgroups) kill(h engine.Handle) {
+	if err := os.WriteFile(filepath.Join(c.dir(h), "cgroup.kill"), []byte("1"), 0); err == nil {
+		return
+	}
+	for _, pid := range c.procs(h) {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+func (c *cgroups) oomKilled(h engine.Handle) bool {
+	b, err := os.ReadFile(filepath.Join(c.dir(h), "memory.events"))
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "oom_kill" && f[1] != "0" {
+			return true
+		}
+	}
+	return false
+}
+
+// remove deletes the instance's cgroup once it is empty.
+func (c *cgroups) remove(h engine.Handle) {
+	for i := 0; i < 100; i++ {
+		if err := os.Remove(c.dir(h)); err == nil || errors.Is(err, os.ErrNotExist) {
+			return
+		}
+		time.Sleep(2 * time.Millisecond) // the kernel empties it asynchronously
+	}
+}

@@ -1,0 +1,422 @@
+//go:build linux || darwin
+
+package osadapters
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hsu-run/hsu/config"
+	"github.com/hsu-run/hsu/engine"
+)
+
+// Unix is the System for Linux and macOS: every instance is its own
+// process group; its output goes through FIFOs in the state dir that the
+// worker itself holds open read-write, so a dying hsu never SIGPIPEs it and
+// the next hsu resumes reading (DESIGN.md §3). On Linux each instance also
+// gets its own cgroup (when the cgroup2 tree is writable), which catches
+// grandchildren that left the process group.
+type Unix struct {
+	StateDir string
+	cg       *cgroups // nil where cgroups are not available
+	mu       sync.Mutex
+	watching map[engine.Handle]bool
+	cpu      map[engine.Handle]cpuSample // previous CPU sample per instance
+}
+
+// NewUnix prepares the Unix system; stateDir holds the FIFOs.
+func NewUnix(stateDir string) (*Unix, error) {
+	u := &Unix{StateDir: stateDir, watching: map[engine.Handle]bool{}, cpu: map[engine.Handle]cpuSample{}}
+	if err := os.MkdirAll(filepath.Join(stateDir, "fifo"), 0o700); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	u.cg = openCgroups()
+	setSubreaper()
+	return u, nil
+}
+
+func (u *Unix) fifoPath(h engine.Handle, stream string) string {
+	return filepath.Join(u.StateDir, "fifo", instKey(h)+"."+stream)
+}
+
+// openOutput creates the FIFO of one stream and opens both ends: the
+// worker's (read-write, so it is also a reader and never gets EPIPE) and
+// hsu's (read-only). hsu's end is opened before the worker starts: a FIFO
+// loses its buffered bytes when the last descriptor closes.
+func (u *Unix) openOutput(h engine.Handle, stream string) (w, r *os.File, err error) {
+	path := u.fifoPath(h, stream)
+	os.Remove(path)
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		return nil, nil, fmt.Errorf("mkfifo %s: %w", path, err)
+	}
+	w, err = os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	r, err = os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		w.Close()
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return w, r, nil
+}
+
+// Spawn starts an instance in its own process group (and cgroup).
+func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, logs LogSink, exited func(ExitStatus)) (Proc, error) {
+	argv := spec.Command
+	if spec.Shell != "" {
+		argv = []string{"/bin/sh", "-c", spec.Shell}
+	}
+	path, err := lookPath(argv[0], spec.Workdir, env)
+	if err != nil {
+		return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
+	}
+	cmd := &exec.Cmd{Path: path, Args: argv, Env: env, Dir: spec.Workdir}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := setCredential(cmd.SysProcAttr, spec); err != nil {
+		return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
+	}
+	var cgDone func()
+	if u.cg != nil {
+		cgDone, err = u.cg.prepare(h, cmd.SysProcAttr)
+		if err != nil {
+			return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
+		}
+		defer cgDone()
+	}
+	outW, outR, err := u.openOutput(h, "out")
+	if err != nil {
+		return Proc{}, err
+	}
+	errW, errR, err := u.openOutput(h, "err")
+	if err != nil {
+		outW.Close()
+		outR.Close()
+		return Proc{}, err
+	}
+	cmd.Stdout, cmd.Stderr = outW, errW
+	startErr := cmd.Start()
+	outW.Close()
+	errW.Close()
+	if startErr != nil {
+		outR.Close()
+		errR.Close()
+		u.removeFIFOs(h)
+		if u.cg != nil {
+			u.cg.remove(h)
+		}
+		return Proc{}, fmt.Errorf("start %s: %w", instKey(h), startErr)
+	}
+	p := Proc{PID: cmd.Process.Pid, StartTime: startTime(cmd.Process.Pid)}
+	if err := setFDLimit(p.PID, spec); err != nil {
+		// The limit cannot be applied: do not let it run without it.
+		syscall.Kill(-p.PID, syscall.SIGKILL)
+	}
+	drained := u.drain(h, logs, outR, errR)
+	go func() {
+		ps, _ := cmd.Process.Wait()
+		st := exitStatus(ps)
+		// The leader is gone: kill whatever is left of its group and
+		// cgroup, so no grandchild survives and the FIFOs reach EOF.
+		u.killRest(h, p)
+		waitDrained(drained, 5*time.Second, outR, errR)
+		st.OOM = st.OOM || (u.cg != nil && u.cg.oomKilled(h))
+		u.removeFIFOs(h)
+		if u.cg != nil {
+			u.cg.remove(h)
+		}
+		u.mu.Lock()
+		delete(u.cpu, h)
+		u.mu.Unlock()
+		exited(st)
+	}()
+	return p, nil
+}
+
+// drain copies both FIFOs into the log sink; the channel closes once both
+// reached EOF.
+func (u *Unix) drain(h engine.Handle, logs LogSink, out, errR *os.File) chan struct{} {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, s := range []struct {
+		name string
+		f    *os.File
+	}{{"stdout", out}, {"stderr", errR}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if logs != nil {
+				logs.Copy(h.Worker, h.Replica, s.name, s.f)
+			} else {
+				discard(s.f)
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(done) }()
+	return done
+}
+
+func discard(f *os.File) {
+	buf := make([]byte, 32<<10)
+	for {
+		if _, err := f.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// waitDrained waits for the output to reach EOF; a writer that escaped
+// every kill (no cgroup here) must not hang the exit forever, so after the
+// deadline the read ends are closed.
+func waitDrained(done chan struct{}, limit time.Duration, files ...*os.File) {
+	select {
+	case <-done:
+	case <-time.After(limit):
+		for _, f := range files {
+			f.Close()
+		}
+		<-done
+	}
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+func (u *Unix) removeFIFOs(h engine.Handle) {
+	os.Remove(u.fifoPath(h, "out"))
+	os.Remove(u.fifoPath(h, "err"))
+}
+
+func exitStatus(ps *os.ProcessState) ExitStatus {
+	if ps == nil {
+		return ExitStatus{Code: -1}
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return ExitStatus{Code: -1, Signal: signalName(ws.Signal())}
+	}
+	return ExitStatus{Code: ps.ExitCode()}
+}
+
+// Watch follows a process hsu did not start: a recovered instance (its
+// output FIFOs are reopened and drained again) or an unmanaged process.
+func (u *Unix) Watch(h engine.Handle, p Proc, exited func(ExitStatus)) error {
+	u.mu.Lock()
+	if u.watching[h] {
+		u.mu.Unlock()
+		return nil
+	}
+	u.watching[h] = true
+	u.mu.Unlock()
+	var files []*os.File
+	for _, s := range []string{"out", "err"} {
+		if f, err := os.OpenFile(u.fifoPath(h, s), os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+			files = append(files, f)
+		}
+	}
+	var drained chan struct{}
+	if len(files) == 2 {
+		drained = u.drain(h, logsFor(u), files[0], files[1])
+	}
+	go func() {
+		waitGone(p)
+		u.killRest(h, p)
+		if drained != nil {
+			waitDrained(drained, 5*time.Second, files...)
+		}
+		u.removeFIFOs(h)
+		if u.cg != nil {
+			u.cg.remove(h)
+		}
+		u.mu.Lock()
+		delete(u.watching, h)
+		u.mu.Unlock()
+		// Not our child: its exit status is lost (PIDFD_INFO_EXIT would
+		// tell on newer kernels); report it as unknown.
+		exited(ExitStatus{Code: -1, Signal: "UNKNOWN"})
+	}()
+	return nil
+}
+
+func logsFor(*Unix) LogSink { return adoptLogs }
+
+// Signal sends sig to the instance's process group.
+func (u *Unix) Signal(p Proc, sig string) error {
+	s, err := signalByName(sig)
+	if err != nil {
+		return err
+	}
+	if p.PID <= 0 {
+		return fmt.Errorf("signal %s: no process", sig)
+	}
+	if err := syscall.Kill(-p.PID, s); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("signal %s to group %d: %w", sig, p.PID, err)
+	}
+	return nil
+}
+
+// Kill SIGKILLs the instance's group and cgroup and waits until both are empty.
+func (u *Unix) Kill(h engine.Handle, p Proc) error {
+	u.killRest(h, p)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if (p.PID <= 0 || !groupAlive(p.PID)) && (u.cg == nil || u.cg.empty(h)) {
+			return nil
+		}
+		time.Sleep(2 * time.Millisecond) // polling the kernel, not synchronising tests
+	}
+	return fmt.Errorf("kill %s: processes still alive after 5s", instKey(h))
+}
+
+func (u *Unix) killRest(h engine.Handle, p Proc) {
+	if p.PID > 0 {
+		syscall.Kill(-p.PID, syscall.SIGKILL)
+	}
+	if u.cg != nil {
+		u.cg.kill(h)
+	}
+}
+
+// groupAlive reports whether any process is left in process group pgid.
+func groupAlive(pgid int) bool {
+	return syscall.Kill(-pgid, 0) == nil
+}
+
+// Verify reports whether p is still the process that was started: alive,
+// and (where the OS tells) with the same start time.
+func (u *Unix) Verify(p Proc) bool {
+	if p.PID <= 0 || syscall.Kill(p.PID, 0) != nil {
+		return false
+	}
+	st := startTime(p.PID)
+	return st != 0 && st == p.StartTime
+}
+
+// Find locates an unmanaged worker's process by pidfile or discovery.
+func (u *Unix) Find(spec *config.Worker) (Proc, error) {
+	if spec.Pidfile != "" {
+		b, err := os.ReadFile(spec.Pidfile)
+		if err != nil {
+			return Proc{}, fmt.Errorf("pidfile: %w", err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 {
+			return Proc{}, fmt.Errorf("pidfile %s: no pid in %q", spec.Pidfile, strings.TrimSpace(string(b)))
+		}
+		if syscall.Kill(pid, 0) != nil {
+			return Proc{}, fmt.Errorf("pidfile %s: pid %d is not running", spec.Pidfile, pid)
+		}
+		p := Proc{PID: pid, StartTime: startTime(pid)}
+		// A stale pidfile: the PID was reused by a process started after
+		// the file was written. Never adopt that one.
+		if fi, err := os.Stat(spec.Pidfile); err == nil && startedAfter(p, fi.ModTime()) {
+			return Proc{}, fmt.Errorf("pidfile %s: pid %d belongs to a process started after the file was written (stale pidfile)", spec.Pidfile, pid)
+		}
+		return p, nil
+	}
+	if spec.Discover != nil {
+		return discover(spec.Discover)
+	}
+	return Proc{}, fmt.Errorf("no pidfile or discover")
+}
+
+// waitGone blocks until p has exited.
+func waitGone(p Proc) {
+	for {
+		if syscall.Kill(p.PID, 0) != nil || (p.StartTime != 0 && startTime(p.PID) != p.StartTime) {
+			return
+		}
+		waitPIDExit(p.PID, 200*time.Millisecond)
+	}
+}
+
+func lookPath(prog, dir string, env []string) (string, error) {
+	if strings.Contains(prog, "/") {
+		if !filepath.IsAbs(prog) {
+			prog = filepath.Join(dir, prog)
+		}
+		fi, err := os.Stat(prog)
+		if err != nil {
+			return "", err
+		}
+		if fi.IsDir() || fi.Mode()&0o111 == 0 {
+			return "", syscall.EACCES
+		}
+		return prog, nil
+	}
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "PATH=") {
+			for _, d := range filepath.SplitList(kv[5:]) {
+				if d == "" {
+					d = "."
+				}
+				p := filepath.Join(d, prog)
+				if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+					return p, nil
+				}
+			}
+		}
+	}
+	return "", exec.ErrNotFound
+}
+
+func setCredential(attr *syscall.SysProcAttr, spec *config.Worker) error {
+	if spec.User == "" && spec.Group == "" {
+		return nil
+	}
+	cred := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())}
+	if spec.User != "" {
+		u, err := user.Lookup(spec.User)
+		if err != nil {
+			if u, err = user.LookupId(spec.User); err != nil {
+				return fmt.Errorf("user %s: %w", spec.User, err)
+			}
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cred.Uid, cred.Gid = uint32(uid), uint32(gid)
+	}
+	if spec.Group != "" {
+		g, err := user.LookupGroup(spec.Group)
+		if err != nil {
+			if g, err = user.LookupGroupId(spec.Group); err != nil {
+				return fmt.Errorf("group %s: %w", spec.Group, err)
+			}
+		}
+		gid, _ := strconv.Atoi(g.Gid)
+		cred.Gid = uint32(gid)
+	}
+	attr.Credential = cred
+	return nil
+}
+
+var signals = map[string]syscall.Signal{
+	"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT, "ABRT": syscall.SIGABRT,
+	"KILL": syscall.SIGKILL, "USR1": syscall.SIGUSR1, "SEGV": syscall.SIGSEGV, "USR2": syscall.SIGUSR2,
+	"PIPE": syscall.SIGPIPE, "ALRM": syscall.SIGALRM, "TERM": syscall.SIGTERM, "CONT": syscall.SIGCONT,
+	"STOP": syscall.SIGSTOP, "TSTP": syscall.SIGTSTP, "WINCH": syscall.SIGWINCH,
+}
+
+func signalByName(name string) (syscall.Signal, error) {
+	if s, ok := signals[name]; ok {
+		return s, nil
+	}
+	return 0, fmt.Errorf("unknown signal %q", name)
+}
+
+func signalName(s syscall.Signal) string {
+	for n, v := range signals {
+		if v == s {
+			return n
+		}
+	}
+	return strconv.Itoa(int(s))
+}

@@ -1,0 +1,13 @@
+//go:build !linux && !darwin
+
+package osadapters
+
+import (
+	"fmt"
+	"runtime"
+)
+
+// NewSystem returns this OS's System.
+func NewSystem(string) (System, error) {
+	return nil, fmt.Errorf("hsu run is not supported on %s in this build yet", runtime.GOOS)
+}

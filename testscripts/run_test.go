@@ -1,0 +1,274 @@
+//go:build linux
+
+package testscripts
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+var (
+	workerOnce sync.Once
+	workerDir  string
+	workerErr  error
+)
+
+// buildTestworker builds cmd/hsu-testworker once for every script.
+func buildTestworker(t *testing.T) string {
+	workerOnce.Do(func() {
+		workerDir, workerErr = os.MkdirTemp("", "hsu-testworker-")
+		if workerErr != nil {
+			return
+		}
+		out, err := exec.Command("go", "build", "-o", filepath.Join(workerDir, "hsu-testworker"), "../cmd/hsu-testworker").CombinedOutput()
+		if err != nil {
+			workerErr = fmt.Errorf("build hsu-testworker: %v\n%s", err, out)
+		}
+	})
+	if workerErr != nil {
+		t.Fatal(workerErr)
+	}
+	return workerDir
+}
+
+// TestRun runs hsu on the real OS (testdata/run): it needs Linux; scripts
+// that need root or cgroups say so with [root] / [cgroup2] and skip
+// elsewhere.
+func TestRun(t *testing.T) {
+	dir := buildTestworker(t)
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/run",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("PATH", dir+string(os.PathListSeparator)+env.Getenv("PATH"))
+			env.Setenv("NO_COLOR", "1")
+			work := env.WorkDir
+			env.Defer(func() { killUnder(work) })
+			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "root":
+				return os.Geteuid() == 0, nil
+			case "cgroup2":
+				return cgroup2Writable(), nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exitcode":  cmdExitCode,
+			"waitfor":   cmdWaitFor,
+			"procs":     cmdProcs,
+			"linecount": cmdLineCount,
+			"touchold":  cmdTouchOld,
+			"samepid":   cmdSamePID,
+			"sighsu":    cmdSigHsu,
+		},
+	})
+}
+
+func cgroup2Writable() bool {
+	for _, base := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
+		var st syscall.Statfs_t
+		if syscall.Statfs(base, &st) == nil && st.Type == 0x63677270 { // CGROUP2_SUPER_MAGIC
+			if err := syscall.Access(base, 2); err == nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// deadline parses an optional timeout argument.
+func deadline(ts *testscript.TestScript, args []string, i int) time.Time {
+	d := 15 * time.Second
+	if len(args) > i {
+		v, err := time.ParseDuration(args[i])
+		if err != nil {
+			ts.Fatalf("bad timeout %q", args[i])
+		}
+		d = v
+	}
+	return time.Now().Add(d)
+}
+
+// cmdWaitFor: waitfor FILE REGEXP [TIMEOUT] — wait until FILE matches;
+// with !, FILE must not match at any time until TIMEOUT.
+func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: waitfor FILE REGEXP [TIMEOUT]")
+	}
+	re, err := regexp.Compile(args[1])
+	if err != nil {
+		ts.Fatalf("waitfor: %v", err)
+	}
+	until := deadline(ts, args, 2)
+	path := ts.MkAbs(args[0])
+	for {
+		b, _ := os.ReadFile(path)
+		switch matched := re.Match(b); {
+		case matched && neg:
+			ts.Fatalf("waitfor: %s matched %q; it holds:\n%s", args[0], args[1], lastLines(b, 30))
+		case matched:
+			return
+		}
+		if time.Now().After(until) {
+			if neg {
+				return
+			}
+			ts.Fatalf("waitfor: %s did not match %q in time; it holds:\n%s", args[0], args[1], lastLines(b, 30))
+		}
+		time.Sleep(20 * time.Millisecond) // polling a file written by another process
+	}
+}
+
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// workerPIDs lists live (non-zombie) processes whose environment names
+// worker (HSU_WORKER) and whose working directory is under dir: the
+// ground truth of what hsu left running, grandchildren included.
+func workerPIDs(dir, worker string) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cwd, err := os.Readlink("/proc/" + e.Name() + "/cwd")
+		if err != nil || !strings.HasPrefix(cwd, dir) {
+			continue
+		}
+		if stat, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil {
+			if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+				continue
+			}
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil {
+			continue
+		}
+		if worker == "*" && bytes.Contains(env, []byte("HSU_WORKER=")) || bytes.Contains(env, []byte("\x00HSU_WORKER="+worker+"\x00")) || bytes.HasPrefix(env, []byte("HSU_WORKER="+worker+"\x00")) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// cmdProcs: procs WORKER N [TIMEOUT] — wait until exactly N processes of
+// WORKER ("*": any worker) are alive.
+func cmdProcs(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: procs WORKER N [TIMEOUT]")
+	}
+	want, err := strconv.Atoi(args[1])
+	if err != nil {
+		ts.Fatalf("procs: bad count %q", args[1])
+	}
+	until := deadline(ts, args, 2)
+	dir := ts.Getenv("WORK")
+	for {
+		pids := workerPIDs(dir, args[0])
+		if (len(pids) == want) != neg {
+			return
+		}
+		if time.Now().After(until) {
+			ts.Fatalf("procs: %d processes of %s alive, want %d: %v", len(pids), args[0], want, pids)
+		}
+		time.Sleep(20 * time.Millisecond) // polling /proc
+	}
+}
+
+// cmdLineCount: linecount FILE REGEXP N [MINLEN] — exactly N lines of
+// FILE match (and are at least MINLEN bytes long).
+func cmdLineCount(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 && len(args) != 4 {
+		ts.Fatalf("usage: linecount FILE REGEXP N [MINLEN]")
+	}
+	re, err := regexp.Compile(args[1])
+	if err != nil {
+		ts.Fatalf("linecount: %v", err)
+	}
+	want, _ := strconv.Atoi(args[2])
+	minLen := 0
+	if len(args) == 4 {
+		minLen, _ = strconv.Atoi(args[3])
+	}
+	n := 0
+	for _, l := range strings.Split(ts.ReadFile(args[0]), "\n") {
+		if len(l) >= minLen && re.MatchString(l) {
+			n++
+		}
+	}
+	if (n == want) == neg {
+		ts.Fatalf("linecount: %d lines of %s match %q, want %d", n, args[0], args[1], want)
+	}
+}
+
+// cmdTouchOld: touchold FILE — set FILE's times one hour back.
+func cmdTouchOld(ts *testscript.TestScript, neg bool, args []string) {
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(ts.MkAbs(args[0]), old, old); err != nil {
+		ts.Fatalf("touchold: %v", err)
+	}
+}
+
+// cmdSamePID: samepid FILE1 FILE2 — both pidfiles name the same PID (! for different).
+func cmdSamePID(ts *testscript.TestScript, neg bool, args []string) {
+	a, b := strings.TrimSpace(ts.ReadFile(args[0])), strings.TrimSpace(ts.ReadFile(args[1]))
+	if (a == b) == neg {
+		ts.Fatalf("samepid: %s has %s, %s has %s", args[0], a, args[1], b)
+	}
+}
+
+// cmdSigHsu: sighsu STATE_DIR SIGNAL — signal the hsu whose state dir it
+// is (testscript's kill knows only INT and KILL).
+func cmdSigHsu(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: sighsu STATE_DIR TERM|HUP|INT|KILL")
+	}
+	sig := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "KILL": syscall.SIGKILL}[args[1]]
+	if sig == 0 {
+		ts.Fatalf("sighsu: unknown signal %s", args[1])
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(ts.ReadFile(filepath.Join(args[0], "hsu.pid"))))
+	if err != nil {
+		ts.Fatalf("sighsu: %v", err)
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		ts.Fatalf("sighsu: %v", err)
+	}
+}
+
+// killUnder kills every process left with a working directory under dir:
+// a failing script must not leak processes.
+func killUnder(dir string) {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if cwd, err := os.Readlink("/proc/" + e.Name() + "/cwd"); err == nil && strings.HasPrefix(cwd, dir) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
