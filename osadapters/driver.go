@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,7 +43,8 @@ type System interface {
 	// Spawn starts an instance with its output going to logs. exited is
 	// called once, after the process has exited, the rest of its group
 	// and cgroup has been killed and its output drained.
-	Spawn(h engine.Handle, spec *config.Worker, env []string, logs LogSink, exited func(ExitStatus)) (Proc, error)
+	// files become the child's descriptors 3, 4, ... (socket handover).
+	Spawn(h engine.Handle, spec *config.Worker, env []string, files []*os.File, logs LogSink, exited func(ExitStatus)) (Proc, error)
 	// Watch follows a process hsu did not start (recovered after an hsu
 	// restart, or adopted): exited is called when it is gone.
 	Watch(h engine.Handle, p Proc, exited func(ExitStatus)) error
@@ -93,6 +95,10 @@ type Driver struct {
 	log    *slog.Logger
 	timers map[uint64]*time.Timer
 	procs  map[engine.Handle]Proc // live instances as the driver knows them
+	// listeners are the sockets hsu binds for integrated workers, one per
+	// replica, kept across restarts so the address never changes and no
+	// other process can take the port in between.
+	listeners map[string]*net.TCPListener
 	status atomic.Pointer[engine.Status]
 
 	mu        sync.Mutex
@@ -114,6 +120,7 @@ func NewDriver(cfg *config.Config, sys System, opt Options) *Driver {
 		eng: engine.New(cfg, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))),
 		cfg: cfg, sys: sys, opt: opt, inbox: newQueue(), log: opt.Logger,
 		timers: map[uint64]*time.Timer{}, procs: map[engine.Handle]Proc{}, replies: map[uint64]chan string{},
+		listeners: map[string]*net.TCPListener{},
 		statePath: filepath.Join(opt.StateDir, "state.json"),
 	}
 	d.status.Store(d.eng.Snapshot())
@@ -182,9 +189,13 @@ func (d *Driver) Run(ctx context.Context) error {
 }
 
 func (d *Driver) stopTimers() {
-	for id, t := range d.timers {
+	for id, t := range d.timers { // order-free: stops all
 		t.Stop()
 		delete(d.timers, id)
+	}
+	for k, l := range d.listeners { // order-free: closes all
+		l.Close()
+		delete(d.listeners, k)
 	}
 }
 
@@ -346,7 +357,22 @@ func (d *Driver) spawn(h engine.Handle, spec *config.Worker) {
 			d.post(engine.Event{Kind: engine.EvLogReady, H: h})
 		}}
 	}
-	p, err := d.sys.Spawn(h, spec, env, sink, func(st ExitStatus) { d.exited(h, st) })
+	var files []*os.File
+	if spec.Type == config.TypeIntegrated {
+		f, addr, err := d.listener(h, spec)
+		if err != nil {
+			d.log.Error("listen", "instance", instKey(h), "err", err)
+			d.post(engine.Event{Kind: engine.EvSpawnFailed, H: h, Err: errnoName(err)})
+			return
+		}
+		files = []*os.File{f}
+		_, port, _ := net.SplitHostPort(addr)
+		env = append(env, "LISTEN_FDS=1", "LISTEN_FDNAMES=hsu", "HSU_LISTEN="+addr, "HSU_PORT="+port)
+	}
+	p, err := d.sys.Spawn(h, spec, env, files, sink, func(st ExitStatus) { d.exited(h, st) })
+	for _, f := range files {
+		f.Close() // the child has its copy
+	}
 	if err != nil {
 		d.log.Error("spawn failed", "instance", instKey(h), "err", err)
 		d.post(engine.Event{Kind: engine.EvSpawnFailed, H: h, Err: errnoName(err)})
@@ -384,8 +410,8 @@ func (d *Driver) runProbe(a *engine.Action) {
 	}
 	h, kind, spec := a.H, a.Probe, a.Spec
 	t := probe.Target{PID: a.PID, Dir: spec.Workdir}
-	if spec.Type == config.TypeIntegrated {
-		t.Listen = spec.Listen
+	if l := d.listeners[fmt.Sprintf("%s-%d", h.Worker, h.Replica)]; l != nil {
+		t.Listen = l.Addr().String()
 	}
 	go func() {
 		err := probe.Run(context.Background(), pr, t)
@@ -410,6 +436,26 @@ func (d *Driver) adopt(h engine.Handle, spec *config.Worker) {
 	}
 	d.procs[h] = p
 	d.post(engine.Event{Kind: engine.EvAdopted, H: h, OK: true, PID: p.PID})
+}
+
+// listener returns the socket of an integrated worker's replica (a dup
+// for the child; hsu keeps its own) and its address.
+func (d *Driver) listener(h engine.Handle, spec *config.Worker) (*os.File, string, error) {
+	key := fmt.Sprintf("%s-%d", h.Worker, h.Replica)
+	l := d.listeners[key]
+	if l == nil {
+		ln, err := net.Listen("tcp", spec.Listen)
+		if err != nil {
+			return nil, "", fmt.Errorf("listen %s: %w", spec.Listen, err)
+		}
+		l = ln.(*net.TCPListener)
+		d.listeners[key] = l
+	}
+	f, err := l.File()
+	if err != nil {
+		return nil, "", fmt.Errorf("listen %s: %w", spec.Listen, err)
+	}
+	return f, l.Addr().String(), nil
 }
 
 // stopCommand runs the worker's stop command for an instance, with

@@ -38,9 +38,6 @@ func (p Platform) Check(cfg *config.Config, report func(path, msg string)) {
 		if r.CPU != nil && r.CPU.Policy == config.ResThrottle {
 			report(path+".resources.cpu.policy", "throttle (CPU quota) is not implemented by this build yet; use log, alert, restart, graceful_shutdown or immediate_kill")
 		}
-		if w.Type == config.TypeIntegrated {
-			report(path+".type", "integrated workers (socket handover) are not implemented by this build yet")
-		}
 		if p.GOOS == "darwin" {
 			if r.Memory != nil || r.CPU != nil {
 				report(path+".resources", "resource sampling is not implemented on macOS yet")

@@ -27,7 +27,7 @@ func startTime(int) int64 { return 0 }
 
 func startedAfter(Proc, time.Time) bool { return false }
 
-func setSubreaper() {}
+func (u *Unix) setSubreaper() {}
 
 func waitPIDExit(_ int, limit time.Duration) { time.Sleep(limit) }
 

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"os/signal"
 	"syscall"
 	"time"
 
@@ -61,9 +62,54 @@ func startedAfter(p Proc, t time.Time) bool {
 	return started.After(t.Add(time.Second))                            // uptime has 1 s resolution
 }
 
-// setSubreaper makes hsu the parent of orphaned grandchildren, so they are
-// reaped here and never leak as zombies of init.
-func setSubreaper() { unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }
+// setSubreaper makes hsu the parent of orphaned grandchildren (so they
+// stay findable and killable), and starts reaping them: as subreaper, or
+// as PID 1 in a container, hsu inherits orphans that must not pile up as
+// zombies.
+func (u *Unix) setSubreaper() {
+	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGCHLD)
+	go func() {
+		tick := time.NewTicker(time.Second) // a coalesced SIGCHLD is never missed for long
+		defer tick.Stop()
+		for {
+			select {
+			case <-ch:
+			case <-tick.C:
+			}
+			u.reapOrphans()
+		}
+	}()
+}
+
+// reapOrphans reaps zombie children that are not instance leaders. A
+// leader's exit status belongs to its own Wait, so the reaper never calls
+// wait on any PID but the orphans it found in /proc.
+func (u *Unix) reapOrphans() {
+	self := os.Getpid()
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 2 || f[0] != "Z" || f[1] != strconv.Itoa(self) || u.isLeader(pid) {
+			continue
+		}
+		var ws unix.WaitStatus
+		unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+	}
+}
 
 // waitPIDExit waits up to limit for pid to exit, with a pidfd where the
 // kernel has one.

@@ -31,16 +31,23 @@ type Unix struct {
 	mu       sync.Mutex
 	watching map[engine.Handle]bool
 	cpu      map[engine.Handle]cpuSample // previous CPU sample per instance
+	leaders  map[int]bool                // PIDs of spawned leaders not yet reaped by their Wait
+}
+
+func (u *Unix) isLeader(pid int) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.leaders[pid]
 }
 
 // NewUnix prepares the Unix system; stateDir holds the FIFOs.
 func NewUnix(stateDir string) (*Unix, error) {
-	u := &Unix{StateDir: stateDir, watching: map[engine.Handle]bool{}, cpu: map[engine.Handle]cpuSample{}}
+	u := &Unix{StateDir: stateDir, watching: map[engine.Handle]bool{}, cpu: map[engine.Handle]cpuSample{}, leaders: map[int]bool{}}
 	if err := os.MkdirAll(filepath.Join(stateDir, "fifo"), 0o700); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
 	u.cg = openCgroups()
-	setSubreaper()
+	u.setSubreaper()
 	return u, nil
 }
 
@@ -71,7 +78,7 @@ func (u *Unix) openOutput(h engine.Handle, stream string) (w, r *os.File, err er
 }
 
 // Spawn starts an instance in its own process group (and cgroup).
-func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, logs LogSink, exited func(ExitStatus)) (Proc, error) {
+func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files []*os.File, logs LogSink, exited func(ExitStatus)) (Proc, error) {
 	argv := spec.Command
 	if spec.Shell != "" {
 		argv = []string{"/bin/sh", "-c", spec.Shell}
@@ -104,7 +111,15 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, logs Lo
 		return Proc{}, err
 	}
 	cmd.Stdout, cmd.Stderr = outW, errW
+	cmd.ExtraFiles = files
+	// The reaper must not take a leader's exit before its Wait does: the
+	// lock is held from the start until the PID is registered.
+	u.mu.Lock()
 	startErr := cmd.Start()
+	if startErr == nil {
+		u.leaders[cmd.Process.Pid] = true
+	}
+	u.mu.Unlock()
 	outW.Close()
 	errW.Close()
 	if startErr != nil {
@@ -124,6 +139,9 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, logs Lo
 	drained := u.drain(h, logs, outR, errR)
 	go func() {
 		ps, _ := cmd.Process.Wait()
+		u.mu.Lock()
+		delete(u.leaders, p.PID)
+		u.mu.Unlock()
 		st := exitStatus(ps)
 		// The leader is gone: kill whatever is left of its group and
 		// cgroup, so no grandchild survives and the FIFOs reach EOF.

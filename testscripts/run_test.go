@@ -75,6 +75,7 @@ func TestRun(t *testing.T) {
 			"touchold":  cmdTouchOld,
 			"samepid":   cmdSamePID,
 			"sighsu":    cmdSigHsu,
+			"zombies":   cmdZombies,
 		},
 	})
 }
@@ -255,6 +256,37 @@ func cmdSigHsu(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if err := syscall.Kill(pid, sig); err != nil {
 		ts.Fatalf("sighsu: %v", err)
+	}
+}
+
+// cmdZombies: zombies STATE_DIR [TIMEOUT] — wait until the hsu of
+// STATE_DIR has no zombie children (orphans it inherited as subreaper).
+func cmdZombies(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 1 {
+		ts.Fatalf("usage: zombies STATE_DIR [TIMEOUT]")
+	}
+	hsu := strings.TrimSpace(ts.ReadFile(filepath.Join(args[0], "hsu.pid")))
+	until := deadline(ts, args, 1)
+	for {
+		var zs []string
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+			if err != nil {
+				continue
+			}
+			i := bytes.LastIndexByte(stat, ')')
+			if f := strings.Fields(string(stat[i+1:])); i >= 0 && len(f) > 1 && f[0] == "Z" && f[1] == hsu {
+				zs = append(zs, e.Name())
+			}
+		}
+		if len(zs) == 0 {
+			return
+		}
+		if time.Now().After(until) {
+			ts.Fatalf("zombies: hsu (pid %s) leaves zombie children %v", hsu, zs)
+		}
+		time.Sleep(20 * time.Millisecond) // polling /proc
 	}
 }
 
