@@ -99,7 +99,7 @@ type Driver struct {
 	// replica, kept across restarts so the address never changes and no
 	// other process can take the port in between.
 	listeners map[string]*net.TCPListener
-	status atomic.Pointer[engine.Status]
+	status    atomic.Pointer[engine.Status]
 
 	mu        sync.Mutex
 	replies   map[uint64]chan string

@@ -51,6 +51,8 @@ func (*cgroups) empty(engine.Handle) bool                                    { r
 func (*cgroups) kill(engine.Handle)                                          {}
 func (*cgroups) oomKilled(engine.Handle) bool                                { return false }
 func (*cgroups) remove(engine.Handle)                                        {}
+func (*cgroups) setMemoryMax(engine.Handle, *config.Worker) error            { return nil }
+func (*cgroups) limitMemory(engine.Handle, *config.Worker, int) error        { return nil }
 
 func setFDLimit(pid int, spec *config.Worker) error {
 	if spec.Resources.FDs != nil {

@@ -8,10 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"os/signal"
 	"syscall"
 	"time"
 
@@ -285,7 +285,16 @@ func ownsSocket(pid int, inodes map[string]bool) bool {
 // cgroups puts each instance in its own cgroup under the cgroup2 tree
 // (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid systems), so a
 // grandchild that called setsid is still found and killed (cgroup.kill).
-type cgroups struct{ root string }
+//
+// Memory limits use the cgroup2 memory controller where the tree has it
+// (memory.max, OOM counted in memory.events), else the cgroup v1 memory
+// hierarchy of hybrid systems (memory.limit_in_bytes, OOM counted in
+// memory.oom_control).
+type cgroups struct {
+	root  string // cgroup2 dir holding one cgroup per instance
+	memV2 bool   // the cgroup2 tree has the memory controller enabled for root
+	memV1 string // cgroup v1 memory dir holding one cgroup per instance, or ""
+}
 
 func openCgroups() *cgroups {
 	for _, base := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
@@ -297,7 +306,59 @@ func openCgroups() *cgroups {
 		if err := os.MkdirAll(root, 0o755); err != nil {
 			continue // read-only (an unprivileged container): process groups only
 		}
-		return &cgroups{root: root}
+		c := &cgroups{root: root}
+		if b, err := os.ReadFile(filepath.Join(base, "cgroup.controllers")); err == nil && hasWord(string(b), "memory") {
+			os.WriteFile(filepath.Join(base, "cgroup.subtree_control"), []byte("+memory"), 0)
+			if err := os.WriteFile(filepath.Join(root, "cgroup.subtree_control"), []byte("+memory"), 0); err == nil {
+				c.memV2 = true
+			}
+		}
+		if !c.memV2 {
+			v1 := "/sys/fs/cgroup/memory/hsu"
+			if err := os.MkdirAll(v1, 0o755); err == nil {
+				c.memV1 = v1
+			}
+		}
+		return c
+	}
+	return nil
+}
+
+func hasWord(s, w string) bool {
+	for _, f := range strings.Fields(s) {
+		if f == w {
+			return true
+		}
+	}
+	return false
+}
+
+// memoryLimit is the kernel limit an instance gets: memory.max for the
+// immediate_kill policy (a hard limit: the OOM killer acts), 0 for none.
+func memoryLimit(spec *config.Worker) int64 {
+	if m := spec.Resources.Memory; m != nil && m.Max > 0 && m.Policy == config.ResImmediateKill {
+		return int64(m.Max)
+	}
+	return 0
+}
+
+// limitMemory puts a just-started process into its cgroup v1 memory
+// cgroup (cgroup2 limits are set before the start, in prepare).
+func (c *cgroups) limitMemory(h engine.Handle, spec *config.Worker, pid int) error {
+	limit := memoryLimit(spec)
+	if limit == 0 || c.memV2 || c.memV1 == "" {
+		return nil
+	}
+	dir := filepath.Join(c.memV1, instKey(h))
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("memory cgroup: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), []byte(strconv.FormatInt(limit, 10)), 0); err != nil {
+		return fmt.Errorf("memory.limit_in_bytes: %w", err)
+	}
+	os.WriteFile(filepath.Join(dir, "memory.memsw.limit_in_bytes"), []byte(strconv.FormatInt(limit, 10)), 0) // no swap escape, where accounted
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+		return fmt.Errorf("memory cgroup: %w", err)
 	}
 	return nil
 }
@@ -317,6 +378,19 @@ func (c *cgroups) prepare(h engine.Handle, attr *syscall.SysProcAttr) (func(), e
 	}
 	attr.UseCgroupFD, attr.CgroupFD = true, fd
 	return func() { unix.Close(fd) }, nil
+}
+
+// setMemoryMax writes the cgroup2 limit before the instance starts in it.
+func (c *cgroups) setMemoryMax(h engine.Handle, spec *config.Worker) error {
+	limit := memoryLimit(spec)
+	if limit == 0 || !c.memV2 {
+		return nil
+	}
+	if err := os.WriteFile(filepath.Join(c.dir(h), "memory.max"), []byte(strconv.FormatInt(limit, 10)), 0); err != nil {
+		return fmt.Errorf("memory.max: %w", err)
+	}
+	os.WriteFile(filepath.Join(c.dir(h), "memory.swap.max"), []byte("0"), 0)
+	return nil
 }
 
 func (c *cgroups) procs(h engine.Handle) []int {
@@ -346,25 +420,35 @@ func (c *cgroups) kill(h engine.Handle) {
 	}
 }
 
+// oomKilled reports whether the kernel OOM-killed a process of the
+// instance (memory.events on cgroup2, memory.oom_control on v1).
 func (c *cgroups) oomKilled(h engine.Handle) bool {
-	b, err := os.ReadFile(filepath.Join(c.dir(h), "memory.events"))
-	if err != nil {
-		return false
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) == 2 && f[0] == "oom_kill" && f[1] != "0" {
-			return true
+	for _, f := range []string{filepath.Join(c.dir(h), "memory.events"), filepath.Join(c.memV1, instKey(h), "memory.oom_control")} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) == 2 && f[0] == "oom_kill" && f[1] != "0" {
+				return true
+			}
 		}
 	}
 	return false
 }
 
-// remove deletes the instance's cgroup once it is empty.
+// remove deletes the instance's cgroups once they are empty.
 func (c *cgroups) remove(h engine.Handle) {
-	for i := 0; i < 100; i++ {
-		if err := os.Remove(c.dir(h)); err == nil || errors.Is(err, os.ErrNotExist) {
-			return
+	dirs := []string{c.dir(h)}
+	if c.memV1 != "" {
+		dirs = append(dirs, filepath.Join(c.memV1, instKey(h)))
+	}
+	for _, dir := range dirs {
+		for i := 0; i < 100; i++ {
+			if err := os.Remove(dir); err == nil || errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			time.Sleep(2 * time.Millisecond) // the kernel empties it asynchronously
 		}
-		time.Sleep(2 * time.Millisecond) // the kernel empties it asynchronously
 	}
 }

@@ -99,6 +99,9 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 			return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
 		}
 		defer cgDone()
+		if err := u.cg.setMemoryMax(h, spec); err != nil {
+			return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
+		}
 	}
 	outW, outR, err := u.openOutput(h, "out")
 	if err != nil {
@@ -132,8 +135,12 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 		return Proc{}, fmt.Errorf("start %s: %w", instKey(h), startErr)
 	}
 	p := Proc{PID: cmd.Process.Pid, StartTime: startTime(cmd.Process.Pid)}
-	if err := setFDLimit(p.PID, spec); err != nil {
-		// The limit cannot be applied: do not let it run without it.
+	limitErr := setFDLimit(p.PID, spec)
+	if limitErr == nil && u.cg != nil {
+		limitErr = u.cg.limitMemory(h, spec, p.PID)
+	}
+	if limitErr != nil {
+		// A limit cannot be applied: never let it run without it.
 		syscall.Kill(-p.PID, syscall.SIGKILL)
 	}
 	drained := u.drain(h, logs, outR, errR)
