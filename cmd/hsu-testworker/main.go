@@ -31,8 +31,12 @@
 // Output: "testworker: started pid N" first; "testworker: child pid N" per
 // grandchild; "testworker: listening on HOST:PORT" or "testworker: using
 // inherited socket HOST:PORT"; the --ready-line once healthy;
-// "testworker: got SIGTERM, exiting" on a graceful stop (exit 0 after
-// asking the grandchildren to stop and waiting up to 2s for them).
+// "testworker: got SIGTERM, exiting" on a graceful stop by TERM, INT, HUP
+// or QUIT (exit 0 after asking the grandchildren to stop and waiting up to
+// 2s for them); "testworker: got SIGUSR1" (or USR2), which it survives;
+// "testworker: unhealthy" and "testworker: healthy" at the health changes.
+// "child pid N" is printed once grandchild N has its signal handling in
+// place. --pidfile and --date-file are written before anything listens.
 //
 // --print-lines N prints "line 1" .. "line N" (each padded with 'x' to
 // --line-size bytes, newline excluded) to stdout, or stderr with --stderr,
@@ -43,6 +47,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"net"
@@ -91,6 +96,7 @@ type options struct {
 	logRequests    bool
 	sleep          bool
 	child          bool
+	childReadyFD   int
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -122,9 +128,13 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.logRequests, "log-requests", false, "print a line per HTTP or gRPC request")
 	fs.BoolVar(&o.sleep, "sleep", false, "just run until signalled (the default when nothing makes it exit)")
 	fs.BoolVar(&o.child, "child", false, "grandchild mode: sleep until killed")
+	fs.IntVar(&o.childReadyFD, "child-ready-fd", 0, "grandchild mode: close this fd once the signal dispositions are set")
 	_ = fs.MarkHidden("child")
+	_ = fs.MarkHidden("child-ready-fd")
 	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "Usage: hsu-testworker [flags]\n\nA process that acts out the hsu-sim behaviours for real.\n\n%s", fs.FlagUsages())
+		fmt.Fprintf(os.Stderr, "Usage: hsu-testworker [flags]\n\nA process that acts out the hsu-sim behaviours for real.\n"+
+			"With LISTEN_FDS=N (and LISTEN_PID unset or its pid) it serves on fds 3.. instead of --listen.\n"+
+			"Durations are Go syntax (300ms, 1m30s); sizes like 64Mi; rates like 10Mi/s.\n\n%s", fs.FlagUsages())
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -176,7 +186,7 @@ func run(args []string) int {
 		return 2
 	}
 	if o.child {
-		runChild(o.ignoreSigterm)
+		runChild(o.ignoreSigterm, o.childReadyFD)
 		return 0
 	}
 
@@ -311,16 +321,27 @@ func fail(format string, args ...any) int {
 	return 1
 }
 
-// runChild is a grandchild: it sleeps until killed.
-func runChild(ignoreTerm bool) {
+// runChild is a grandchild: it sleeps until killed, or until a
+// terminating signal unless it ignores them. It tells its parent when its
+// signal dispositions are in place by writing to and closing readyFD.
+func runChild(ignoreTerm bool, readyFD int) {
+	sigs := make(chan os.Signal, 1)
 	if ignoreTerm {
 		ignoreTermSignals()
+	} else {
+		notifyTermSignals(sigs)
+	}
+	if readyFD > 2 {
+		if f := os.NewFile(uintptr(readyFD), "ready"); f != nil {
+			_, _ = f.Write([]byte{'\n'})
+			_ = f.Close()
+		}
+	}
+	if ignoreTerm {
 		for {
 			time.Sleep(time.Hour)
 		}
 	}
-	sigs := make(chan os.Signal, 1)
-	notifyTermSignals(sigs)
 	<-sigs
 }
 
@@ -340,6 +361,9 @@ func startChildren(o *options) *children {
 		self = os.Args[0]
 	}
 	args := []string{"--child"}
+	if readyPipe {
+		args = append(args, "--child-ready-fd", "3")
+	}
 	if o.ignoreSigterm {
 		args = append(args, "--ignore-sigterm")
 	}
@@ -348,7 +372,7 @@ func startChildren(o *options) *children {
 		// Like a daemon's helpers, they keep the worker's output open.
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		cmd.SysProcAttr = childAttr(o.setsidChildren)
-		if err := cmd.Start(); err != nil {
+		if err := startChild(cmd); err != nil {
 			fmt.Fprintf(os.Stderr, "testworker: start child: %v\n", err)
 			continue
 		}
@@ -362,6 +386,31 @@ func startChildren(o *options) *children {
 		say("testworker: child pid %d", cmd.Process.Pid)
 	}
 	return k
+}
+
+// startChild starts a grandchild and, where it can pass the pipe, waits
+// (at most 5s) until it reports its signal dispositions in place: "child
+// pid N" promises a grandchild that handles or ignores signals as told.
+func startChild(cmd *exec.Cmd) error {
+	if !readyPipe {
+		return cmd.Start()
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	cmd.ExtraFiles = []*os.File{w}
+	err = cmd.Start()
+	_ = w.Close()
+	if err != nil {
+		return err
+	}
+	_ = r.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := r.Read(make([]byte, 1)); err != nil {
+		fmt.Fprintf(os.Stderr, "testworker: child %d not ready: %v\n", cmd.Process.Pid, err)
+	}
+	return nil
 }
 
 // stop asks every grandchild to stop and waits for them, at most timeout.
@@ -391,6 +440,7 @@ func printLines(o *options) {
 	}
 	const batch = 64 << 10
 	buf := make([]byte, 0, batch+o.lineSize+32)
+	xs := bytes.Repeat([]byte{'x'}, o.lineSize)
 	flush := func() {
 		out.Lock()
 		_, _ = w.Write(buf)
@@ -403,9 +453,7 @@ func printLines(o *options) {
 		buf = strconv.AppendInt(buf, int64(i), 10)
 		if pad := o.lineSize - (len(buf) - n); pad > 0 {
 			buf = append(buf, ' ')
-			for range pad - 1 {
-				buf = append(buf, 'x')
-			}
+			buf = append(buf, xs[:pad-1]...)
 		}
 		buf = append(buf, '\n')
 		if len(buf) >= batch {
@@ -524,8 +572,9 @@ type health struct {
 
 // healthy is the simulator's model: not before --start-delay, not from
 // --unhealthy-after until --recover-after later (never again if 0).
-func (h *health) healthy() bool {
-	up := time.Since(h.start)
+func (h *health) healthy() bool { return h.healthyAt(time.Since(h.start)) }
+
+func (h *health) healthyAt(up time.Duration) bool {
 	if up < h.o.startDelay {
 		return false
 	}
@@ -586,8 +635,13 @@ func (s *sizeValue) Set(v string) error {
 // (as scenario.Rate).
 type rateValue float64
 
-func (r *rateValue) String() string { return strconv.FormatFloat(float64(*r), 'g', -1, 64) + "/s" }
-func (r *rateValue) Type() string   { return "RATE" }
+func (r *rateValue) String() string {
+	if *r == 0 {
+		return "0"
+	}
+	return strconv.FormatFloat(float64(*r), 'g', -1, 64) + "/s"
+}
+func (r *rateValue) Type() string { return "RATE" }
 func (r *rateValue) Set(v string) error {
 	size, unit, ok := strings.Cut(v, "/")
 	if !ok {

@@ -16,7 +16,7 @@ func (h *health) handler() http.Handler {
 	mux := http.NewServeMux()
 	status := func(w http.ResponseWriter, r *http.Request) {
 		up := time.Since(h.start)
-		ok := h.healthy()
+		ok := h.healthyAt(up)
 		if h.o.logRequests {
 			say("testworker: %s %s %s healthy=%v", r.Proto, r.Method, r.URL.Path, ok)
 		}

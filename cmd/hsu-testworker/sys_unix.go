@@ -12,6 +12,9 @@ import (
 	"time"
 )
 
+// readyPipe: grandchildren report readiness on an inherited pipe (fd 3).
+const readyPipe = true
+
 // termSignal asks a grandchild to stop.
 var termSignal os.Signal = syscall.SIGTERM
 

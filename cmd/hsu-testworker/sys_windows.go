@@ -7,6 +7,9 @@ import (
 	"syscall"
 )
 
+// readyPipe: Windows cannot pass extra files to a child.
+const readyPipe = false
+
 // termSignal asks a grandchild to stop (Windows cannot deliver it: Kill).
 var termSignal os.Signal = os.Kill
 
