@@ -11,6 +11,9 @@
 #   IDLE_SECS=20      length of the idle CPU measurement
 #   CRASH_SAMPLES=50  restarts measured per side (hsu, bare bash loop)
 #   KEEP=1            keep the temp dir (configs, hsu logs, date files)
+#   STATE_BASE=DIR    put hsu's --state-dir (state file, FIFOs) under DIR
+#                     instead of the temp dir, e.g. /dev/shm to see what
+#                     the state file's fsync costs on this disk
 #
 # Every process it starts carries HSU_BENCH_TAG=<temp dir> in its
 # environment; the exit trap SIGKILLs whatever still carries it. Every wait
@@ -43,9 +46,11 @@ fi
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/hsu-bench.XXXXXX") || exit 1
 T=$(cd "$T" && pwd -P)
+STATE_BASE=${STATE_BASE:-}
 TAG=$T    # the environment marker: HSU_BENCH_TAG=$TAG
 RUNID=$$  # worker names end in _$RUNID: never collides with another hsu's
 HSU_PID=
+CUR_LOG=
 CLK_TCK=$(getconf CLK_TCK)
 
 log() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
@@ -117,6 +122,16 @@ wait_for() {
 			log "TIMEOUT after ${timeout}s waiting for $what"
 			return 1
 		fi
+		if [ -n "$HSU_PID" ]; then
+			if ! proc_state "$HSU_PID" || [ "$PSTATE" = Z ]; then
+				log "hsu exited while waiting for $what (see $CUR_LOG)"
+				return 1
+			fi
+			if grep -q 'spawn failed' "$CUR_LOG" 2>/dev/null; then
+				log "hsu cannot spawn: $(grep -m 1 'spawn failed' "$CUR_LOG")"
+				return 1
+			fi
+		fi
 		msleep 0.02
 	done
 }
@@ -141,7 +156,10 @@ wait_exit() {
 
 # start_hsu DIR runs hsu on DIR/hsu.yaml in the background (HSU_PID).
 start_hsu() {
-	HSU_BENCH_TAG=$TAG "$HSU" run -f "$1/hsu.yaml" --state-dir "$1/state" >"$1/hsu.out" 2>"$1/hsu.err" &
+	local state=$1/state
+	[ -n "$STATE_BASE" ] && state=$STATE_BASE/$(basename "$T")-$(basename "$1")
+	CUR_LOG=$1/hsu.err
+	HSU_BENCH_TAG=$TAG "$HSU" run -f "$1/hsu.yaml" --state-dir "$state" >"$1/hsu.out" 2>"$1/hsu.err" &
 	HSU_PID=$!
 }
 
@@ -197,6 +215,7 @@ cleanup() {
 		log "kept $T"
 	else
 		rm -rf "$T"
+		[ -n "$STATE_BASE" ] && rm -rf "$STATE_BASE/$(basename "$T")"-*
 	fi
 }
 trap cleanup EXIT
@@ -304,9 +323,18 @@ SLEEPERS=$((N - 1))
 } >"$PH/hsu.yaml"
 log "crash -> respawn: hsu, 1 crashing worker beside $SLEEPERS sleeping ones, $CRASH_SAMPLES restarts"
 start_hsu "$PH"
-wait_for 120 "$NEED hsu restarts" file_has_lines "$PH/hsu.starts" "$NEED"
+# Restarts during the sleepers' start-up queue behind their spawns: count
+# only those after every sleeper is running.
+sleepers_running() { RUNNING=$(grep -c "sleep_$RUNID-[0-9]* starting -> running" "$PH/hsu.err"); ((RUNNING >= SLEEPERS)); }
+SKIP=0
+if wait_for 60 "$SLEEPERS sleepers running" sleepers_running; then
+	lines "$PH/hsu.starts"
+	SKIP=$LINES_N
+fi
+wait_for 120 "$NEED hsu restarts" file_has_lines "$PH/hsu.starts" $((SKIP + NEED))
 stop_hsu TERM 60
-read -r H50 H99 HMIN HMAX HMEAN HN < <(gap_stats "$PH/hsu.starts")
+tail -n +$((SKIP + 1)) "$PH/hsu.starts" >"$PH/hsu.starts.measured" 2>/dev/null
+read -r H50 H99 HMIN HMAX HMEAN HN < <(gap_stats "$PH/hsu.starts.measured")
 log "hsu: p50 $H50 ms, p99 $H99 ms (min $HMIN, max $HMAX, mean $HMEAN, n $HN); stop rc $HSU_RC"
 leftovers "stop"
 
@@ -380,7 +408,7 @@ cat <<EOF
 
 ## hsu real-OS benchmark ($N workers)
 
-Machine: $CPUS cpus ($MODEL), $MEM, Linux $KERNEL, uid $(id -u), $CGROUPS; $HSU_VERSION
+Machine: $CPUS cpus ($MODEL), $MEM, Linux $KERNEL, uid $(id -u), $CGROUPS; $HSU_VERSION; state dirs on $(df -PT "${STATE_BASE:-$T}" | awk 'NR == 2 { print $2 }')
 
 | row | measured | DESIGN.md §7 target | verdict |
 |---|---|---|---|
