@@ -231,6 +231,9 @@ func (d *Driver) now() time.Duration { return time.Since(d.start) }
 // step applies one event and carries out the actions.
 func (d *Driver) step(ev engine.Event) {
 	ev.At = d.now()
+	if ev.Kind == engine.EvTimer {
+		delete(d.timers, ev.Timer.ID) // fired: the engine never cancels it
+	}
 	acts := d.eng.Step(ev)
 	if ev.Kind == engine.EvExited && !d.eng.Alive(ev.H) {
 		defer delete(d.procs, ev.H) // after the actions: a cleanup kill may still name it
@@ -350,10 +353,15 @@ func (d *Driver) spawn(h engine.Handle, spec *config.Worker) {
 		d.post(engine.Event{Kind: engine.EvSpawnFailed, H: h, Err: "EINVAL"})
 		return
 	}
+	// The exit and the ready line are reported only after EvSpawned is in
+	// the inbox: the engine ignores both for an instance still spawning.
+	spawned := make(chan struct{})
+	defer close(spawned)
 	var sink LogSink = d.opt.Logs
 	if spec.ReadyLogLine != "" && sink != nil {
 		// Both streams watch for the line; the engine ignores a second report.
 		sink = readySink{LogSink: sink, needle: []byte(spec.ReadyLogLine), fire: func() {
+			<-spawned
 			d.post(engine.Event{Kind: engine.EvLogReady, H: h})
 		}}
 	}
@@ -369,7 +377,7 @@ func (d *Driver) spawn(h engine.Handle, spec *config.Worker) {
 		_, port, _ := net.SplitHostPort(addr)
 		env = append(env, "LISTEN_FDS=1", "LISTEN_FDNAMES=hsu", "HSU_LISTEN="+addr, "HSU_PORT="+port)
 	}
-	p, err := d.sys.Spawn(h, spec, env, files, sink, func(st ExitStatus) { d.exited(h, st) })
+	p, err := d.sys.Spawn(h, spec, env, files, sink, func(st ExitStatus) { <-spawned; d.exited(h, st) })
 	for _, f := range files {
 		f.Close() // the child has its copy
 	}
@@ -426,9 +434,11 @@ func (d *Driver) runProbe(a *engine.Action) {
 // goroutine (a pidfile read or a /proc scan) so the PID is recorded before
 // any later action.
 func (d *Driver) adopt(h engine.Handle, spec *config.Worker) {
+	adopted := make(chan struct{})
+	defer close(adopted) // the exit is reported after EvAdopted
 	p, err := d.sys.Find(spec)
 	if err == nil {
-		err = d.sys.Watch(h, p, func(st ExitStatus) { d.exited(h, st) })
+		err = d.sys.Watch(h, p, func(st ExitStatus) { <-adopted; d.exited(h, st) })
 	}
 	if err != nil {
 		d.post(engine.Event{Kind: engine.EvAdopted, H: h, Err: err.Error()})

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -296,16 +297,27 @@ type cgroups struct {
 	memV1 string // cgroup v1 memory dir holding one cgroup per instance, or ""
 }
 
-func openCgroups() *cgroups {
+// Each state dir gets its own subtree (hsu/<hash of the state dir>), so
+// two hsu processes never share an instance's cgroup.
+func openCgroups(stateDir string) *cgroups {
+	abs, _ := filepath.Abs(stateDir)
+	sub := fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(abs)))
 	for _, base := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
 		var st unix.Statfs_t
 		if unix.Statfs(base, &st) != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
 			continue
 		}
-		root := filepath.Join(base, "hsu")
+		root := filepath.Join(base, "hsu", sub)
 		if err := os.MkdirAll(root, 0o755); err != nil {
 			continue // read-only (an unprivileged container): process groups only
 		}
+		// Existing is not enough (a root hsu may have made it): hsu must be
+		// able to create an instance cgroup in it.
+		probe := filepath.Join(root, fmt.Sprintf("probe-%d", os.Getpid()))
+		if err := os.Mkdir(probe, 0o755); err != nil {
+			continue
+		}
+		os.Remove(probe)
 		c := &cgroups{root: root}
 		if b, err := os.ReadFile(filepath.Join(base, "cgroup.controllers")); err == nil && hasWord(string(b), "memory") {
 			os.WriteFile(filepath.Join(base, "cgroup.subtree_control"), []byte("+memory"), 0)
@@ -313,8 +325,9 @@ func openCgroups() *cgroups {
 				c.memV2 = true
 			}
 		}
-		if !c.memV2 {
-			v1 := "/sys/fs/cgroup/memory/hsu"
+		var v1st unix.Statfs_t
+		if !c.memV2 && unix.Statfs("/sys/fs/cgroup/memory", &v1st) == nil && v1st.Type == unix.CGROUP_SUPER_MAGIC {
+			v1 := filepath.Join("/sys/fs/cgroup/memory/hsu", sub)
 			if err := os.MkdirAll(v1, 0o755); err == nil {
 				c.memV1 = v1
 			}
@@ -369,7 +382,14 @@ func (c *cgroups) dir(h engine.Handle) string { return filepath.Join(c.root, ins
 // (clone3 CLONE_INTO_CGROUP), so not even its first fork escapes.
 func (c *cgroups) prepare(h engine.Handle, attr *syscall.SysProcAttr) (func(), error) {
 	dir := c.dir(h)
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+	err := os.Mkdir(dir, 0o755)
+	if errors.Is(err, os.ErrExist) {
+		// Left by an hsu whose state file was lost: nothing in it is wanted.
+		c.kill(h)
+		c.remove(h)
+		err = os.Mkdir(dir, 0o755)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", dir, err)
 	}
 	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -423,7 +443,11 @@ func (c *cgroups) kill(h engine.Handle) {
 // oomKilled reports whether the kernel OOM-killed a process of the
 // instance (memory.events on cgroup2, memory.oom_control on v1).
 func (c *cgroups) oomKilled(h engine.Handle) bool {
-	for _, f := range []string{filepath.Join(c.dir(h), "memory.events"), filepath.Join(c.memV1, instKey(h), "memory.oom_control")} {
+	files := []string{filepath.Join(c.dir(h), "memory.events")}
+	if c.memV1 != "" {
+		files = append(files, filepath.Join(c.memV1, instKey(h), "memory.oom_control"))
+	}
+	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			continue

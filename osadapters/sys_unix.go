@@ -46,7 +46,7 @@ func NewUnix(stateDir string) (*Unix, error) {
 	if err := os.MkdirAll(filepath.Join(stateDir, "fifo"), 0o700); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	u.cg = openCgroups()
+	u.cg = openCgroups(stateDir)
 	u.setSubreaper()
 	return u, nil
 }

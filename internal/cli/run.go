@@ -76,7 +76,9 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 	d := osadapters.NewDriver(cfg, sys, osadapters.Options{StateDir: *stateDir, Logger: logger, Logs: hub})
 
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	// SIGPIPE too: a console reader that went away (hsu run | tee) must
+	// not kill the supervisor.
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 	defer signal.Stop(sigs)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -100,6 +102,9 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 			return exitOK
 		case sig := <-sigs:
 			switch {
+			case sig == syscall.SIGPIPE:
+			case sig == syscall.SIGHUP && stopping:
+				logger.Warn("reload ignored: shutting down")
 			case sig == syscall.SIGHUP:
 				reload(d, hub, *file, logger, errOut)
 			case stopping:
