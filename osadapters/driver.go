@@ -67,6 +67,10 @@ type System interface {
 type Proc struct {
 	PID       int
 	StartTime int64 // clock ticks since boot (Linux), 0 where unknown
+	// Group: hsu made it a process-group leader (a managed instance), so
+	// signals and kills go to the group. An adopted unmanaged process is
+	// signalled alone and never killed with a group it may share.
+	Group bool
 }
 
 // adoptLogs receives the output of instances re-adopted after an hsu
@@ -95,6 +99,8 @@ type Driver struct {
 	log    *slog.Logger
 	timers map[uint64]*time.Timer
 	procs  map[engine.Handle]Proc // live instances as the driver knows them
+	// recovered are the state file's instances until they are verified.
+	recovered map[engine.Handle]Proc
 	// listeners are the sockets hsu binds for integrated workers, one per
 	// replica, kept across restarts so the address never changes and no
 	// other process can take the port in between.
@@ -120,7 +126,7 @@ func NewDriver(cfg *config.Config, sys System, opt Options) *Driver {
 		eng: engine.New(cfg, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))),
 		cfg: cfg, sys: sys, opt: opt, inbox: newQueue(), log: opt.Logger,
 		timers: map[uint64]*time.Timer{}, procs: map[engine.Handle]Proc{}, replies: map[uint64]chan string{},
-		listeners: map[string]*net.TCPListener{},
+		listeners: map[string]*net.TCPListener{}, recovered: map[engine.Handle]Proc{},
 		statePath: filepath.Join(opt.StateDir, "state.json"),
 	}
 	d.status.Store(d.eng.Snapshot())
@@ -220,7 +226,9 @@ func (d *Driver) recover() (*engine.Saved, error) {
 	}
 	for _, r := range saved.Instances {
 		if r.PID != 0 {
-			d.procs[r.H] = Proc{PID: r.PID, StartTime: st.Starts[instKey(r.H)]}
+			w := d.cfg.Workers[r.H.Worker]
+			// Kept apart until verified: a PID from the file may be reused.
+			d.recovered[r.H] = Proc{PID: r.PID, StartTime: st.Starts[instKey(r.H)], Group: w == nil || w.Type != config.TypeUnmanaged}
 		}
 	}
 	return &saved, nil
@@ -304,7 +312,11 @@ func (d *Driver) do(a *engine.Action) {
 	case engine.ActThrottle:
 		d.post(engine.Event{Kind: engine.EvDone, H: a.H, Done: a.Kind, Err: "throttling is not implemented on this platform yet"})
 	case engine.ActVerify:
-		p, ok := d.procs[a.H]
+		p, ok := d.recovered[a.H]
+		delete(d.recovered, a.H)
+		if ok {
+			d.procs[a.H] = p
+		}
 		okv := ok && d.sys.Verify(p)
 		if okv {
 			h := a.H
@@ -504,7 +516,9 @@ func lastBytes(b []byte, n int) string {
 // Call it only after Run has returned.
 func (d *Driver) KillAll() {
 	for h, p := range d.procs { // order-free: every one is killed
-		d.sys.Kill(h, p)
+		if p.Group { // never an adopted unmanaged process
+			d.sys.Kill(h, p)
+		}
 	}
 }
 

@@ -134,7 +134,7 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 		}
 		return Proc{}, fmt.Errorf("start %s: %w", instKey(h), startErr)
 	}
-	p := Proc{PID: cmd.Process.Pid, StartTime: startTime(cmd.Process.Pid)}
+	p := Proc{PID: cmd.Process.Pid, StartTime: startTime(cmd.Process.Pid), Group: true}
 	limitErr := setFDLimit(p.PID, spec)
 	if limitErr == nil && u.cg != nil {
 		limitErr = u.cg.limitMemory(h, spec, p.PID)
@@ -253,7 +253,9 @@ func (u *Unix) Watch(h engine.Handle, p Proc, exited func(ExitStatus)) error {
 	}
 	go func() {
 		waitGone(p)
-		u.killRest(h, p)
+		if p.Group {
+			u.killRest(h, p) // what is left of a managed instance's group
+		}
 		if drained != nil {
 			waitDrained(drained, 5*time.Second, files...)
 		}
@@ -282,8 +284,12 @@ func (u *Unix) Signal(p Proc, sig string) error {
 	if p.PID <= 0 {
 		return fmt.Errorf("signal %s: no process", sig)
 	}
-	if err := syscall.Kill(-p.PID, s); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("signal %s to group %d: %w", sig, p.PID, err)
+	target := p.PID
+	if p.Group {
+		target = -p.PID
+	}
+	if err := syscall.Kill(target, s); err != nil && (!errors.Is(err, syscall.ESRCH) || !p.Group) {
+		return fmt.Errorf("signal %s to %d: %w", sig, target, err)
 	}
 	return nil
 }
@@ -293,7 +299,8 @@ func (u *Unix) Kill(h engine.Handle, p Proc) error {
 	u.killRest(h, p)
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		if (p.PID <= 0 || !groupAlive(p.PID)) && (u.cg == nil || u.cg.empty(h)) {
+		alive := p.PID > 0 && ((p.Group && groupAlive(p.PID)) || (!p.Group && u.Verify(p)))
+		if !alive && (u.cg == nil || u.cg.empty(h)) {
 			return nil
 		}
 		time.Sleep(2 * time.Millisecond) // polling the kernel, not synchronising tests
@@ -302,8 +309,11 @@ func (u *Unix) Kill(h engine.Handle, p Proc) error {
 }
 
 func (u *Unix) killRest(h engine.Handle, p Proc) {
-	if p.PID > 0 {
+	switch {
+	case p.PID > 0 && p.Group:
 		syscall.Kill(-p.PID, syscall.SIGKILL)
+	case p.PID > 0 && u.Verify(p):
+		syscall.Kill(p.PID, syscall.SIGKILL) // adopted: the process alone
 	}
 	if u.cg != nil {
 		u.cg.kill(h)
