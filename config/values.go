@@ -271,3 +271,21 @@ func (Signal) schema() map[string]any {
 		map[string]any{"type": "integer", "minimum": 1, "maximum": 31},
 	}}
 }
+
+// ParseRate parses a byte rate written SIZE/UNIT, with UNIT s, sec, min, m
+// or h ("100Mi/min"), into bytes per second.
+func ParseRate(v string) (float64, error) {
+	size, unit, ok := strings.Cut(v, "/")
+	if !ok {
+		return 0, fmt.Errorf("invalid rate %q (want SIZE/UNIT like 100Mi/min)", v)
+	}
+	n, err := ParseSize(size)
+	if err != nil {
+		return 0, err
+	}
+	per := map[string]float64{"s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600}[strings.TrimSpace(unit)]
+	if per == 0 {
+		return 0, fmt.Errorf("invalid rate unit %q (want s, min or h)", unit)
+	}
+	return float64(n) / per, nil
+}

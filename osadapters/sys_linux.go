@@ -31,22 +31,27 @@ func (u *Unix) BootID() string {
 // startTime is field 22 of /proc/PID/stat (clock ticks since boot), 0 if
 // the process is gone.
 func startTime(pid int) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	// The command name (field 2) may contain spaces and parentheses: the
-	// fields after it start after the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
+	f := statFields(strconv.Itoa(pid))
 	if len(f) < 20 {
 		return 0
 	}
 	v, _ := strconv.ParseInt(f[19], 10, 64) // field 22 overall
 	return v
+}
+
+// statFields returns the fields of /proc/PID/stat after the command name
+// (field 3, the state, is index 0), or nil. The name may contain spaces
+// and parentheses, so the fields start after the last ')'.
+func statFields(pid string) []string {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return nil
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(b[i+1:]))
 }
 
 // startedAfter reports whether p started after t (wall clock).
@@ -95,15 +100,7 @@ func (u *Unix) reapOrphans() {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
+		f := statFields(e.Name())
 		if len(f) < 2 || f[0] != "Z" || f[1] != strconv.Itoa(self) || u.isLeader(pid) {
 			continue
 		}
@@ -166,15 +163,7 @@ type cpuSample struct {
 
 // cpuTicks is utime+stime of pid (fields 14 and 15 of /proc/PID/stat).
 func cpuTicks(pid int) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
+	f := statFields(strconv.Itoa(pid))
 	if len(f) < 13 {
 		return 0
 	}

@@ -60,21 +60,9 @@ type Rate float64
 
 // UnmarshalText parses "100Mi/min".
 func (r *Rate) UnmarshalText(b []byte) error {
-	s := string(b)
-	size, unit, ok := strings.Cut(s, "/")
-	if !ok {
-		return fmt.Errorf("invalid rate %q (want SIZE/UNIT like 100Mi/min)", s)
-	}
-	n, err := config.ParseSize(size)
-	if err != nil {
-		return err
-	}
-	per := map[string]float64{"s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600}[strings.TrimSpace(unit)]
-	if per == 0 {
-		return fmt.Errorf("invalid rate unit %q (want s, min or h)", unit)
-	}
-	*r = Rate(float64(n) / per)
-	return nil
+	v, err := config.ParseRate(string(b))
+	*r = Rate(v)
+	return err
 }
 
 // Fault is one timed intervention; exactly one of its kinds is set.

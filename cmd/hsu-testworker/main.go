@@ -643,20 +643,9 @@ func (r *rateValue) String() string {
 }
 func (r *rateValue) Type() string { return "RATE" }
 func (r *rateValue) Set(v string) error {
-	size, unit, ok := strings.Cut(v, "/")
-	if !ok {
-		return fmt.Errorf("invalid rate %q (want SIZE/UNIT like 10Mi/s)", v)
-	}
-	n, err := config.ParseSize(size)
-	if err != nil {
-		return err
-	}
-	per := map[string]float64{"s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600}[strings.TrimSpace(unit)]
-	if per == 0 {
-		return fmt.Errorf("invalid rate unit %q (want s, min or h)", unit)
-	}
-	*r = rateValue(float64(n) / per)
-	return nil
+	n, err := config.ParseRate(v)
+	*r = rateValue(n)
+	return err
 }
 
 // coresValue is a CPU amount: cores (1.5), millicores (500m) or percent
