@@ -150,9 +150,17 @@ func (e *Engine) Step(ev Event) []Action {
 		if ev.Err != "" {
 			e.emit(Action{Kind: ActNotice, H: ev.H, Reason: Reason{Kind: RProbeError, Text: ev.Done.String() + " failed: " + ev.Err}})
 		}
+		if s := e.current(ev.H); s != nil && ev.Done == ActSample {
+			s.sampleFailed(e) // no EvSample follows: sample again later
+		}
 	case EvCommand:
 		e.command(ev.Cmd)
 	case EvReload:
+		if e.shutdown {
+			// Stopping everything: a reload would start what is being stopped.
+			e.emit(Action{Kind: ActNotice, Reason: Reason{Kind: RProbeError, Text: "reload ignored: shutting down"}})
+			break
+		}
 		e.reload(ev.Config)
 	}
 	e.settle()

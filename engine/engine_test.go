@@ -403,6 +403,58 @@ workers:
 	}
 }
 
+func TestFailedSampleIsRetried(t *testing.T) {
+	h := newHarness(t, `
+version: 1
+workers:
+  api:
+    command: [api]
+    resources: {memory: {max: 100Mi, policy: immediate_kill}, monitor_interval: 1s}
+`)
+	h.start()
+	h.run("api", 1)
+	h.fire("api", 1, TimerSample)
+	if !h.has(ActSample, "api", 1) {
+		t.Fatalf("no sample at the timer: %+v", h.last)
+	}
+	if _, ok := h.armed("api", 1, TimerSample); ok {
+		t.Fatal("sample timer armed before the sample's result")
+	}
+	h.step(Event{Kind: EvDone, H: h.handle("api", 1), Done: ActSample, Err: "ESRCH"})
+	if _, ok := h.armed("api", 1, TimerSample); !ok {
+		t.Fatal("a failed sample stopped sampling for good")
+	}
+	h.fire("api", 1, TimerSample)
+	h.step(Event{Kind: EvSample, H: h.handle("api", 1), Usage: Usage{Memory: 200 << 20}})
+	if !h.has(ActKill, "api", 1) {
+		t.Fatalf("limit not enforced after a failed sample: %+v", h.last)
+	}
+}
+
+func TestReloadIgnoredDuringShutdown(t *testing.T) {
+	h := newHarness(t, `
+version: 1
+workers:
+  a: {command: [a], stop: {timeout: 10s}}
+`)
+	h.start()
+	h.run("a", 1)
+	h.cmd(Command{Verb: CmdShutdown})
+	h.step(Event{Kind: EvReload, Config: parseConfig(t, `
+version: 1
+workers:
+  a: {command: [a]}
+  b: {command: [b]}
+`)})
+	if len(h.last) != 1 || h.last[0].Kind != ActNotice || !strings.Contains(h.last[0].Reason.String(), "shutting down") {
+		t.Fatalf("a reload during shutdown must only be noted as ignored: %+v", h.last)
+	}
+	h.exit("a", 1, 0)
+	if !h.has(ActExit, "", 0) {
+		t.Fatal("shutdown did not finish after a reload")
+	}
+}
+
 func TestOOMExitIsRecordedAsOOM(t *testing.T) {
 	h := newHarness(t, cfgWith("on-failure"))
 	h.start()

@@ -600,6 +600,14 @@ func (s *slot) sample(e *Engine, u Usage) {
 	}
 }
 
+// sampleFailed: the driver could not measure the instance (EvDone of
+// ActSample with an error); the next sample is still due.
+func (s *slot) sampleFailed(e *Engine) {
+	if res := s.spec().Resources; s.inst.alive && s.state != Stopping {
+		s.arm(e, TimerSample, res.MonitorInterval.D())
+	}
+}
+
 // recover takes over an instance left running by a previous hsu.
 func (s *slot) recover(e *Engine, r Recovered) {
 	s.inst = instance{gen: r.H.Gen, pid: r.PID, alive: true, pastStart: true}

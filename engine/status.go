@@ -1,6 +1,10 @@
 package engine
 
-import "time"
+import (
+	"time"
+
+	"github.com/hsu-run/hsu/config"
+)
 
 // Status is an immutable snapshot of every worker, built on demand (not
 // on the hot path) for the API, hsu status and the simulator.
@@ -99,6 +103,14 @@ func (e *Engine) Save() Saved {
 		}
 	}
 	return sv
+}
+
+// Spec returns a worker's current spec, nil for an unknown or removed one.
+func (e *Engine) Spec(worker string) *config.Worker {
+	if w := e.workers[worker]; w != nil && !w.removed {
+		return w.spec
+	}
+	return nil
 }
 
 // Alive reports whether the engine believes instance h is alive.

@@ -260,7 +260,7 @@ const (
 	ActStartTimer                        // fire EvTimer{Timer} at At
 	ActCancelTimer                       // the timer Timer is no longer wanted (an optimisation: stale timers are ignored anyway)
 	ActProbe                             // run probe Probe of Spec → EvProbe
-	ActSample                            // measure the instance → EvSample
+	ActSample                            // measure the instance → EvSample (EvDone with Err if it failed)
 	ActThrottle                          // apply the throttling limit named by Resource → EvDone
 	ActVerify                            // check PID is still the recovered instance → EvVerified
 	ActAdopt                             // find the unmanaged process (pidfile/discover) → EvAdopted

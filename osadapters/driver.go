@@ -15,6 +15,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,7 +107,15 @@ type Driver struct {
 	// replica, kept across restarts so the address never changes and no
 	// other process can take the port in between.
 	listeners map[string]*net.TCPListener
-	status    atomic.Pointer[engine.Status]
+	// addrs are the listeners' addresses, also those of instances
+	// re-adopted from a previous hsu (their socket lives only in the
+	// worker): probes use them, and a restart binds the same address.
+	addrs  map[string]string
+	status atomic.Pointer[engine.Status]
+	// dirty: the state file is behind the engine (an ActPersist since the
+	// last write). Writes are coalesced: once per inbox batch, and before
+	// a spawn, so the write-ahead record always precedes the process.
+	dirty bool
 
 	mu        sync.Mutex
 	replies   map[uint64]chan string
@@ -126,7 +136,7 @@ func NewDriver(cfg *config.Config, sys System, opt Options) *Driver {
 		eng: engine.New(cfg, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))),
 		cfg: cfg, sys: sys, opt: opt, inbox: newQueue(), log: opt.Logger,
 		timers: map[uint64]*time.Timer{}, procs: map[engine.Handle]Proc{}, replies: map[uint64]chan string{},
-		listeners: map[string]*net.TCPListener{}, recovered: map[engine.Handle]Proc{},
+		listeners: map[string]*net.TCPListener{}, recovered: map[engine.Handle]Proc{}, addrs: map[string]string{},
 		statePath: filepath.Join(opt.StateDir, "state.json"),
 	}
 	d.status.Store(d.eng.Snapshot())
@@ -173,6 +183,7 @@ func (d *Driver) Run(ctx context.Context) error {
 	}
 	d.start = time.Now()
 	d.step(engine.Event{Kind: engine.EvStart, Saved: saved})
+	d.flush()
 	var batch []engine.Event
 	for !d.eng.Done() {
 		select {
@@ -188,6 +199,8 @@ func (d *Driver) Run(ctx context.Context) error {
 				break
 			}
 		}
+		d.closeUnwantedListeners()
+		d.flush()
 	}
 	d.stopTimers()
 	os.Remove(d.statePath) // a clean shutdown leaves nothing to adopt
@@ -223,6 +236,9 @@ func (d *Driver) recover() (*engine.Saved, error) {
 			}
 		}
 		saved.Instances = kept
+	}
+	for k, a := range st.Listen {
+		d.addrs[k] = a
 	}
 	for _, r := range saved.Instances {
 		if r.PID != 0 {
@@ -304,8 +320,9 @@ func (d *Driver) do(a *engine.Action) {
 		go func() {
 			u, err := d.sys.Sample(h, p)
 			if err != nil {
-				d.log.Debug("sample failed", "instance", instKey(h), "err", err)
-				return // the next sample timer is armed by the engine on a result only
+				// The engine arms the next sample on this completion.
+				d.post(engine.Event{Kind: engine.EvDone, H: h, Done: engine.ActSample, Err: err.Error()})
+				return
 			}
 			d.post(engine.Event{Kind: engine.EvSample, H: h, Usage: u})
 		}()
@@ -331,7 +348,7 @@ func (d *Driver) do(a *engine.Action) {
 	case engine.ActAdopt:
 		d.adopt(a.H, a.Spec)
 	case engine.ActPersist:
-		d.persist()
+		d.dirty = true
 	case engine.ActReply:
 		d.mu.Lock()
 		ch := d.replies[a.CmdID]
@@ -343,6 +360,10 @@ func (d *Driver) do(a *engine.Action) {
 	case engine.ActTransition:
 		d.log.Info(fmt.Sprintf("%s-%d %s -> %s", a.H.Worker, a.H.Replica, a.From, a.To), "reason", a.Reason.String())
 	case engine.ActNotice:
+		if a.H.Worker == "" {
+			d.log.Info(a.Reason.String())
+			break
+		}
 		d.log.Info(fmt.Sprintf("%s-%d %s", a.H.Worker, a.H.Replica, a.Reason))
 	case engine.ActExit:
 		d.log.Info("every worker stopped")
@@ -389,6 +410,7 @@ func (d *Driver) spawn(h engine.Handle, spec *config.Worker) {
 		_, port, _ := net.SplitHostPort(addr)
 		env = append(env, "LISTEN_FDS=1", "LISTEN_FDNAMES=hsu", "HSU_LISTEN="+addr, "HSU_PORT="+port)
 	}
+	d.flush() // write-ahead: the record of the instance precedes it
 	p, err := d.sys.Spawn(h, spec, env, files, sink, func(st ExitStatus) { <-spawned; d.exited(h, st) })
 	for _, f := range files {
 		f.Close() // the child has its copy
@@ -399,7 +421,13 @@ func (d *Driver) spawn(h engine.Handle, spec *config.Worker) {
 		return
 	}
 	d.procs[h] = p
-	d.persist() // the PID and its start time, before anything else can happen
+	// The PID and its start time go into the next write (the next spawn's
+	// or the batch's). Without a cgroup an instance cannot be found by its
+	// handle alone, so then they are written at once.
+	d.dirty = true
+	if c, ok := d.sys.(interface{ FindsByHandle() bool }); !ok || !c.FindsByHandle() {
+		d.flush()
+	}
 	d.post(engine.Event{Kind: engine.EvSpawned, H: h, PID: p.PID})
 }
 
@@ -408,15 +436,26 @@ func (d *Driver) exited(h engine.Handle, st ExitStatus) {
 	d.post(engine.Event{Kind: engine.EvExited, H: h, Code: st.Code, Signal: st.Signal, OOM: st.OOM})
 }
 
-func (d *Driver) persist() {
+// flush writes the state file if it is behind the engine.
+func (d *Driver) flush() {
+	if !d.dirty {
+		return
+	}
+	d.dirty = false
 	sv := d.eng.Save()
-	st := &stateFile{Version: stateVersion, BootID: d.sys.BootID(), Saved: sv, Starts: map[string]int64{}}
-	for _, r := range sv.Instances {
-		if r.PID != 0 {
-			if p, ok := d.procs[r.H]; ok {
-				st.Starts[instKey(r.H)] = p.StartTime
-			}
+	st := &stateFile{Version: stateVersion, BootID: d.sys.BootID(), Saved: sv, Starts: map[string]int64{}, Listen: d.addrs}
+	for i, r := range sv.Instances {
+		p, ok := d.procs[r.H]
+		if !ok {
+			continue
 		}
+		if r.PID == 0 && r.State == engine.Starting {
+			// Started, but EvSpawned is still in the inbox: record the
+			// process now, so the next hsu adopts it instead of starting
+			// a duplicate.
+			sv.Instances[i].PID, sv.Instances[i].State = p.PID, engine.Running
+		}
+		st.Starts[instKey(r.H)] = p.StartTime
 	}
 	if err := writeState(d.statePath, st); err != nil {
 		d.log.Error("persist", "err", err)
@@ -430,9 +469,7 @@ func (d *Driver) runProbe(a *engine.Action) {
 	}
 	h, kind, spec := a.H, a.Probe, a.Spec
 	t := probe.Target{PID: a.PID, Dir: spec.Workdir}
-	if l := d.listeners[fmt.Sprintf("%s-%d", h.Worker, h.Replica)]; l != nil {
-		t.Listen = l.Addr().String()
-	}
+	t.Listen = d.addrs[replicaKey(h)]
 	go func() {
 		err := probe.Run(context.Background(), pr, t)
 		if err != nil {
@@ -463,21 +500,69 @@ func (d *Driver) adopt(h engine.Handle, spec *config.Worker) {
 // listener returns the socket of an integrated worker's replica (a dup
 // for the child; hsu keeps its own) and its address.
 func (d *Driver) listener(h engine.Handle, spec *config.Worker) (*os.File, string, error) {
-	key := fmt.Sprintf("%s-%d", h.Worker, h.Replica)
+	key := replicaKey(h)
 	l := d.listeners[key]
+	if l != nil && !sameListen(spec.Listen, l.Addr().String()) {
+		l.Close() // listen changed by a reload
+		delete(d.listeners, key)
+		delete(d.addrs, key)
+		l = nil
+	}
 	if l == nil {
-		ln, err := net.Listen("tcp", spec.Listen)
+		// The address a previous instance had (possibly one re-adopted
+		// from a previous hsu, whose port was ephemeral) is kept if free.
+		var ln net.Listener
+		err := fmt.Errorf("no address")
+		if a := d.addrs[key]; a != "" && sameListen(spec.Listen, a) {
+			ln, err = net.Listen("tcp", a)
+		}
 		if err != nil {
-			return nil, "", fmt.Errorf("listen %s: %w", spec.Listen, err)
+			if ln, err = net.Listen("tcp", spec.Listen); err != nil {
+				return nil, "", fmt.Errorf("listen %s: %w", spec.Listen, err)
+			}
 		}
 		l = ln.(*net.TCPListener)
 		d.listeners[key] = l
+		d.addrs[key] = l.Addr().String()
+		d.dirty = true
 	}
 	f, err := l.File()
 	if err != nil {
 		return nil, "", fmt.Errorf("listen %s: %w", spec.Listen, err)
 	}
 	return f, l.Addr().String(), nil
+}
+
+func replicaKey(h engine.Handle) string { return fmt.Sprintf("%s-%d", h.Worker, h.Replica) }
+
+// sameListen reports whether a bound address satisfies a listen setting:
+// same host, and the same port unless the setting asks for any (0).
+func sameListen(want, bound string) bool {
+	wh, wp, err1 := net.SplitHostPort(want)
+	bh, bp, err2 := net.SplitHostPort(bound)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	sameHost := wh == bh || (wh == "" && (bh == "::" || bh == "0.0.0.0")) ||
+		(wh == "localhost" && (bh == "127.0.0.1" || bh == "::1"))
+	return sameHost && (wp == "0" || wp == bp)
+}
+
+// closeUnwantedListeners closes the sockets of replicas that no longer
+// exist (worker removed or scaled down, or no longer integrated).
+func (d *Driver) closeUnwantedListeners() {
+	for key, l := range d.listeners { // order-free: each is judged alone
+		i := strings.LastIndexByte(key, '-')
+		worker := key[:i]
+		replica, _ := strconv.Atoi(key[i+1:])
+		spec := d.eng.Spec(worker)
+		if spec == nil || spec.Type != config.TypeIntegrated || replica > d.eng.Desired(worker) {
+			l.Close()
+			delete(d.listeners, key)
+			delete(d.addrs, key)
+			d.dirty = true
+		}
+	}
 }
 
 // stopCommand runs the worker's stop command for an instance, with

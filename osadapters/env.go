@@ -68,15 +68,15 @@ func workerEnv(spec *config.Worker, h engine.Handle) ([]string, error) {
 func errnoName(err error) string {
 	var errno syscall.Errno
 	switch {
-	case errors.Is(err, exec.ErrNotFound), errors.Is(err, os.ErrNotExist):
-		return "ENOENT"
-	case errors.Is(err, os.ErrPermission):
-		return "EACCES"
-	case errors.As(err, &errno):
+	case errors.As(err, &errno): // first: EPERM is not EACCES
 		if name, ok := errnoNames[errno]; ok {
 			return name
 		}
 		return "E" + strconv.Itoa(int(errno))
+	case errors.Is(err, exec.ErrNotFound), errors.Is(err, os.ErrNotExist):
+		return "ENOENT"
+	case errors.Is(err, os.ErrPermission):
+		return "EACCES"
 	}
 	return "EIO"
 }

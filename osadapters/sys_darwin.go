@@ -4,44 +4,232 @@ package osadapters
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/shirou/gopsutil/v4/process"
+	"golang.org/x/sys/unix"
 
 	"github.com/hsu-run/hsu/config"
 	"github.com/hsu-run/hsu/engine"
 )
 
-// BootID: macOS has no boot id file; kern.boottime identifies the boot.
+// The macOS adapter (docs/running.md, "macOS"): process groups as on
+// Linux, exits by kqueue (wait_darwin.go), PID start times from sysctl
+// kern.proc.pid, resource usage sampled with gopsutil, and RLIMIT_NOFILE
+// set by the exec helper (exechelper_unix.go) since macOS cannot set
+// another process's limits. There are no cgroups: what they do on Linux
+// (kernel memory limits, OOM reports, throttling, catching grandchildren
+// that left the group) is rejected at validation (checkDarwin) or
+// documented as a limit.
+
+// BootID identifies this boot: kern.bootsessionuuid (a UUID made at each
+// boot), else kern.boottime (which moves when the clock is set, so a
+// clock change then only costs the re-adoption, never a wrong one).
 func (u *Unix) BootID() string {
-	tv, err := syscall.Sysctl("kern.boottime")
-	if err != nil {
-		return "darwin"
+	if id, err := unix.Sysctl("kern.bootsessionuuid"); err == nil && id != "" {
+		return "darwin-" + id
 	}
-	return fmt.Sprintf("darwin-%x", tv)
+	if tv, err := unix.SysctlTimeval("kern.boottime"); err == nil {
+		return fmt.Sprintf("darwin-boot-%d.%06d", tv.Sec, tv.Usec)
+	}
+	return "darwin"
 }
 
-// startTime is not read on macOS yet, so recovered instances are never
-// adopted there (Verify needs it): hsu restarts them instead of trusting
-// a PID that may have been reused.
-func startTime(int) int64 { return 0 }
+// szomb is p_stat of a zombie (sys/proc.h).
+const szomb = 5
 
-func startedAfter(Proc, time.Time) bool { return false }
+// startTime is when pid was forked, in microseconds since the Unix epoch
+// (p_starttime of sysctl kern.proc.pid; an exec keeps it). It is 0 when
+// the process is gone or a zombie: it has exited either way.
+func startTime(pid int) int64 {
+	if pid <= 0 {
+		return 0
+	}
+	k, err := unix.SysctlKinfoProc("kern.proc.pid", pid)
+	if err != nil || int(k.Proc.P_pid) != pid || k.Proc.P_stat == szomb {
+		return 0
+	}
+	return kinfoStart(k)
+}
 
+func kinfoStart(k *unix.KinfoProc) int64 {
+	tv := k.Proc.P_starttime
+	return tv.Sec*1_000_000 + int64(tv.Usec)
+}
+
+// startedAfter reports whether p started after t (wall clock; one second
+// of slack for clock adjustments).
+func startedAfter(p Proc, t time.Time) bool {
+	if p.StartTime == 0 {
+		return false
+	}
+	return time.UnixMicro(p.StartTime).After(t.Add(time.Second))
+}
+
+// setSubreaper: macOS has no subreaper; orphaned grandchildren go to
+// launchd, which reaps them.
 func (u *Unix) setSubreaper() {}
 
-func waitPIDExit(_ int, limit time.Duration) { time.Sleep(limit) }
-
-// Sample is not implemented on macOS yet; resource limits are rejected at
-// validation there (see Platform).
-func (u *Unix) Sample(h engine.Handle, _ Proc) (engine.Usage, error) {
-	return engine.Usage{}, fmt.Errorf("sample %s: not supported on darwin yet", instKey(h))
+// procKey is one process, beyond its PID.
+type procKey struct {
+	pid   int
+	start int64 // startTime
 }
 
-func discover(*config.Discover) (Proc, error) {
-	return Proc{}, fmt.Errorf("discover: not supported on darwin yet (use pidfile)")
+// cpuSample is an instance's previous CPU sample: each member's CPU
+// seconds (user + system) at a time.
+type cpuSample struct {
+	at   time.Time
+	secs map[procKey]float64
 }
 
-type cgroups struct{}
+// groupMembers lists the live (not zombie) processes of process group pgid.
+func groupMembers(pgid int) []procKey {
+	kps, err := unix.SysctlKinfoProcSlice("kern.proc.pgrp", pgid)
+	if err != nil {
+		// Not expected; the whole table says the same, only slower.
+		if kps, err = unix.SysctlKinfoProcSlice("kern.proc.all"); err != nil {
+			return nil
+		}
+	}
+	var out []procKey
+	for i := range kps {
+		k := &kps[i]
+		if int(k.Eproc.Pgid) != pgid || k.Proc.P_stat == szomb || k.Proc.P_pid <= 0 {
+			continue
+		}
+		out = append(out, procKey{pid: int(k.Proc.P_pid), start: kinfoStart(k)})
+	}
+	return out
+}
+
+// Sample measures the instance's process group with gopsutil: resident
+// memory and CPU of every process, and its tasks (threads, like the Linux
+// pids controller counts). An adopted process that is not a group leader
+// is measured alone.
+func (u *Unix) Sample(h engine.Handle, p Proc) (engine.Usage, error) {
+	members := groupMembers(p.PID)
+	if len(members) == 0 && !p.Group && u.Verify(p) {
+		members = []procKey{{pid: p.PID, start: p.StartTime}}
+	}
+	var us engine.Usage
+	cur := map[procKey]float64{}
+	for _, m := range members {
+		pr, err := process.NewProcess(int32(m.pid))
+		if err != nil {
+			continue // gone since the listing
+		}
+		// gopsutil ignores proc_pidinfo's failure and reports zeros; a live
+		// task has at least one thread, so zero threads means it is gone
+		// (or not ours to read), not that it uses nothing.
+		threads, err := pr.NumThreads()
+		if err != nil || threads <= 0 {
+			continue
+		}
+		mem, err := pr.MemoryInfo()
+		if err != nil {
+			continue
+		}
+		t, err := pr.Times()
+		if err != nil {
+			continue
+		}
+		us.Memory += int64(mem.RSS)
+		us.Pids += int(threads)
+		cur[m] = t.User + t.System
+	}
+	if len(cur) == 0 {
+		return engine.Usage{}, fmt.Errorf("sample %s: no process", instKey(h))
+	}
+	// CPU is the average since the previous sample of this instance, per
+	// process: one that exited since takes its last interval along (its
+	// time is not counted rather than making the sum go backwards).
+	now := time.Now()
+	u.mu.Lock()
+	prev, ok := u.cpu[h]
+	u.cpu[h] = cpuSample{at: now, secs: cur}
+	u.mu.Unlock()
+	if ok && now.After(prev.at) {
+		var used float64
+		for k, s := range cur { // order-free: a sum
+			if ps, seen := prev.secs[k]; seen {
+				used += max(s-ps, 0)
+			} else if time.UnixMicro(k.start).After(prev.at) {
+				used += s // started since: all its time is in the interval
+			}
+		}
+		us.CPU = used / now.Sub(prev.at).Seconds()
+	}
+	return us, nil
+}
+
+// discover finds an unmanaged process by command line (gopsutil, from
+// kern.procargs2). Discovery by port is rejected at validation: gopsutil
+// needs lsof for it on macOS.
+func discover(d *config.Discover) (Proc, error) {
+	if d.Port != 0 {
+		return Proc{}, fmt.Errorf("discover: by port is not supported on macOS (it needs lsof); use cmdline or pidfile")
+	}
+	if d.Cmdline == "" {
+		return Proc{}, fmt.Errorf("discover: no cmdline")
+	}
+	pids, err := process.Pids()
+	if err != nil {
+		return Proc{}, fmt.Errorf("discover: process list: %w", err)
+	}
+	slices.Sort(pids) // the oldest PIDs first, as /proc lists them on Linux
+	self := os.Getpid()
+	for _, pid := range pids {
+		if int(pid) == self || pid <= 0 {
+			continue
+		}
+		pr, err := process.NewProcess(pid)
+		if err != nil {
+			continue
+		}
+		cl, err := pr.Cmdline() // fails for other users' processes unless root
+		if err != nil || !strings.Contains(cl, d.Cmdline) || strings.Contains(cl, execHelperArg) {
+			continue // an exec helper is a managed instance of this hsu, about to exec
+		}
+		if st := startTime(int(pid)); st != 0 {
+			return Proc{PID: int(pid), StartTime: st}, nil
+		}
+	}
+	return Proc{}, fmt.Errorf("discover: no process matches (cmdline %q)", d.Cmdline)
+}
+
+// prepareExec makes an instance with resources.fds start through the exec
+// helper: macOS cannot set another process's rlimits (no prlimit), so the
+// child sets its own before it execs the program. The credentials move
+// into the helper too, so the limit is set with hsu's privileges (a
+// hard limit above the current one needs root) before they are dropped.
+func prepareExec(cmd *exec.Cmd, spec *config.Worker) error {
+	if spec.Resources.FDs == nil {
+		return nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("fds limit: locating the hsu binary for the exec helper: %w", err)
+	}
+	l := execLimits{NoFile: uint64(spec.Resources.FDs.Max), Path: cmd.Path, Argv: cmd.Args}
+	if a := cmd.SysProcAttr; a != nil && a.Credential != nil {
+		l.Cred, a.Credential = a.Credential, nil
+	}
+	cmd.Path, cmd.Args = exe, l.args(exe)
+	return nil
+}
+
+// applyLimits: the exec helper has applied them (prepareExec); a failure
+// there is the instance's exit 127 with the reason on its stderr.
+func applyLimits(int, *config.Worker) error { return nil }
+
+// cgroups: none on macOS. sys_unix.go only uses them when non-nil.
+type cgroups struct{ noClone3 bool }
 
 func openCgroups(string) *cgroups { return nil }
 
@@ -53,12 +241,6 @@ func (*cgroups) oomKilled(engine.Handle) bool                                { r
 func (*cgroups) remove(engine.Handle)                                        {}
 func (*cgroups) setMemoryMax(engine.Handle, *config.Worker) error            { return nil }
 func (*cgroups) limitMemory(engine.Handle, *config.Worker, int) error        { return nil }
+func (*cgroups) afterStart(engine.Handle, *config.Worker, int) error         { return nil }
 
-func setFDLimit(pid int, spec *config.Worker) error {
-	if spec.Resources.FDs != nil {
-		return fmt.Errorf("fds limit: not supported on darwin yet")
-	}
-	return nil
-}
-
-type cpuSample struct{}
+func startFallback(*exec.Cmd, error) *exec.Cmd { return nil }

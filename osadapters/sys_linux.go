@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -72,54 +73,127 @@ func startedAfter(p Proc, t time.Time) bool {
 // stay findable and killable), and starts reaping them: as subreaper, or
 // as PID 1 in a container, hsu inherits orphans that must not pile up as
 // zombies.
+//
+// The reaper runs on SIGCHLD only (no ticker: an idle hsu does nothing).
+// It must never take the exit status of a child someone waits for: the
+// instance leaders (registered before they run) and the short-lived
+// children of exec probes and stop commands, whose os/exec Wait reaps them
+// as soon as they exit. So a zombie is reaped only if it is still a zombie
+// orphanGrace after it was first seen.
 func (u *Unix) setSubreaper() {
 	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGCHLD)
 	go func() {
-		tick := time.NewTicker(time.Second) // a coalesced SIGCHLD is never missed for long
-		defer tick.Stop()
+		seen := map[int]time.Time{} // zombie -> first seen
+		var again <-chan time.Time
 		for {
 			select {
 			case <-ch:
-			case <-tick.C:
+			case <-again:
 			}
-			u.reapOrphans()
+			again = nil
+			if u.reapOrphans(seen, time.Now()) {
+				again = time.After(orphanGrace) // a zombie is waiting for its grace to end
+			}
 		}
 	}()
 }
 
-// reapOrphans reaps zombie children that are not instance leaders. A
-// leader's exit status belongs to its own Wait, so the reaper never calls
-// wait on any PID but the orphans it found in /proc.
-func (u *Unix) reapOrphans() {
-	self := os.Getpid()
+const orphanGrace = 500 * time.Millisecond
+
+// reapOrphans reaps zombie children that are not leaders and have been
+// zombies for orphanGrace; it reports whether some zombie still waits.
+func (u *Unix) reapOrphans(seen map[int]time.Time, now time.Time) bool {
+	pending := false
+	zombies := map[int]bool{}
+	for _, pid := range children() {
+		if u.isLeader(pid) {
+			continue
+		}
+		if f := statFields(strconv.Itoa(pid)); len(f) < 1 || f[0] != "Z" {
+			continue
+		}
+		zombies[pid] = true
+		first, ok := seen[pid]
+		if !ok {
+			seen[pid], pending = now, true
+			continue
+		}
+		if now.Sub(first) < orphanGrace {
+			pending = true
+			continue
+		}
+		var ws unix.WaitStatus
+		unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		delete(zombies, pid)
+	}
+	for pid := range seen { // order-free: forget zombies that are gone
+		if !zombies[pid] {
+			delete(seen, pid)
+		}
+	}
+	return pending
+}
+
+// children lists hsu's child processes: from /proc/self/task/*/children
+// (a few small files) where the kernel has them, else by scanning /proc.
+func children() []int {
+	var out []int
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err == nil {
+		found := false
+		for _, t := range tasks {
+			b, err := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
+			if err != nil {
+				continue
+			}
+			found = true
+			for _, f := range strings.Fields(string(b)) {
+				if pid, err := strconv.Atoi(f); err == nil {
+					out = append(out, pid)
+				}
+			}
+		}
+		if found {
+			return out
+		}
+	}
+	self := strconv.Itoa(os.Getpid())
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		f := statFields(e.Name())
-		if len(f) < 2 || f[0] != "Z" || f[1] != strconv.Itoa(self) || u.isLeader(pid) {
-			continue
+		if f := statFields(e.Name()); len(f) > 1 && f[1] == self {
+			out = append(out, pid)
 		}
-		var ws unix.WaitStatus
-		unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 	}
+	return out
 }
 
-// waitPIDExit waits up to limit for pid to exit, with a pidfd where the
-// kernel has one.
+// waitPIDExit waits up to limit for pid (not necessarily a child) to
+// exit: on a pidfd parked in Go's netpoller (no thread blocked), else by
+// polling.
 func waitPIDExit(pid int, limit time.Duration) {
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		time.Sleep(limit) // no pidfd: poll
-		return
+	deadline := time.Now().Add(limit)
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err == nil {
+		f := os.NewFile(uintptr(fd), "pidfd")
+		defer f.Close()
+		if rc, err := f.SyscallConn(); err == nil && f.SetReadDeadline(deadline) == nil {
+			rc.Read(func(fd uintptr) bool {
+				p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+				n, _ := unix.Poll(p, 0)
+				return n > 0
+			})
+			return
+		}
 	}
-	defer unix.Close(fd)
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	unix.Poll(fds, int(limit/time.Millisecond))
+	for time.Now().Before(deadline) && syscall.Kill(pid, 0) == nil {
+		time.Sleep(200 * time.Millisecond) // no pidfd: poll
+	}
 }
 
 // Sample reads the instance's tree from /proc: RSS and CPU of every
@@ -172,13 +246,19 @@ func cpuTicks(pid int) int64 {
 	return ut + st
 }
 
-// setFDLimit applies resources.fds to a just-started process.
-func setFDLimit(pid int, spec *config.Worker) error {
+// prepareExec: Linux sets rlimits from outside (prlimit), nothing to wrap.
+func prepareExec(*exec.Cmd, *config.Worker) error { return nil }
+
+// applyLimits applies resources.fds to a just-started process.
+func applyLimits(pid int, spec *config.Worker) error {
 	if spec.Resources.FDs == nil {
 		return nil
 	}
 	n := uint64(spec.Resources.FDs.Max)
-	return unix.Prlimit(pid, unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: n, Max: n}, nil)
+	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: n, Max: n}, nil); err != nil {
+		return fmt.Errorf("fds limit %d: prlimit: %w", n, err)
+	}
+	return nil
 }
 
 // members lists the instance's processes: its cgroup, else its group.
@@ -281,9 +361,12 @@ func ownsSocket(pid int, inodes map[string]bool) bool {
 // hierarchy of hybrid systems (memory.limit_in_bytes, OOM counted in
 // memory.oom_control).
 type cgroups struct {
-	root  string // cgroup2 dir holding one cgroup per instance
-	memV2 bool   // the cgroup2 tree has the memory controller enabled for root
-	memV1 string // cgroup v1 memory dir holding one cgroup per instance, or ""
+	// noClone3: the kernel cannot start a process in a cgroup (< 5.7);
+	// instances join theirs right after the start instead.
+	noClone3 bool
+	root     string // cgroup2 dir holding one cgroup per instance
+	memV2    bool   // the cgroup2 tree has the memory controller enabled for root
+	memV1    string // cgroup v1 memory dir holding one cgroup per instance, or ""
 }
 
 // Each state dir gets its own subtree (hsu/<hash of the state dir>), so
@@ -342,6 +425,33 @@ func memoryLimit(spec *config.Worker) int64 {
 		return int64(m.Max)
 	}
 	return 0
+}
+
+// startFallback returns a copy of cmd to start outside its cgroup when
+// its start failed because the kernel (< 5.7) has no clone3 with
+// CLONE_INTO_CGROUP; the process then joins its cgroup right after the
+// start (afterStart). A Cmd starts once, hence the copy.
+func startFallback(cmd *exec.Cmd, err error) *exec.Cmd {
+	if err == nil || !cmd.SysProcAttr.UseCgroupFD ||
+		!(errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.E2BIG) || errors.Is(err, unix.EINVAL)) {
+		return nil
+	}
+	attr := *cmd.SysProcAttr
+	attr.UseCgroupFD = false
+	return &exec.Cmd{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Dir: cmd.Dir,
+		Stdout: cmd.Stdout, Stderr: cmd.Stderr, ExtraFiles: cmd.ExtraFiles, SysProcAttr: &attr}
+}
+
+// afterStart moves a just-started process into its cgroups where it could
+// not start in them: the cgroup2 one on kernels without clone3 into a
+// cgroup, and the cgroup v1 memory one of hybrid systems.
+func (c *cgroups) afterStart(h engine.Handle, spec *config.Worker, pid int) error {
+	if c.noClone3 {
+		if err := os.WriteFile(filepath.Join(c.dir(h), "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+			return fmt.Errorf("cgroup %s: %w", c.dir(h), err)
+		}
+	}
+	return c.limitMemory(h, spec, pid)
 }
 
 // limitMemory puts a just-started process into its cgroup v1 memory

@@ -34,6 +34,10 @@ type Unix struct {
 	leaders  map[int]bool                // PIDs of spawned leaders not yet reaped by their Wait
 }
 
+// FindsByHandle reports whether an instance can be found (and killed) by
+// its handle alone, without its PID: it has its own cgroup.
+func (u *Unix) FindsByHandle() bool { return u.cg != nil }
+
 func (u *Unix) isLeader(pid int) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -92,6 +96,9 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 	if err := setCredential(cmd.SysProcAttr, spec); err != nil {
 		return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
 	}
+	if err := prepareExec(cmd, spec); err != nil {
+		return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
+	}
 	var cgDone func()
 	if u.cg != nil {
 		cgDone, err = u.cg.prepare(h, cmd.SysProcAttr)
@@ -100,71 +107,97 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 		}
 		defer cgDone()
 		if err := u.cg.setMemoryMax(h, spec); err != nil {
+			u.cg.remove(h)
 			return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
 		}
 	}
 	outW, outR, err := u.openOutput(h, "out")
 	if err != nil {
+		u.cleanup(h)
 		return Proc{}, err
 	}
 	errW, errR, err := u.openOutput(h, "err")
 	if err != nil {
 		outW.Close()
 		outR.Close()
+		u.cleanup(h)
 		return Proc{}, err
 	}
 	cmd.Stdout, cmd.Stderr = outW, errW
 	cmd.ExtraFiles = files
-	// The reaper must not take a leader's exit before its Wait does: the
-	// lock is held from the start until the PID is registered.
-	u.mu.Lock()
-	startErr := cmd.Start()
-	if startErr == nil {
-		u.leaders[cmd.Process.Pid] = true
-	}
-	u.mu.Unlock()
+	cmd, startErr := u.start(cmd)
 	outW.Close()
 	errW.Close()
 	if startErr != nil {
 		outR.Close()
 		errR.Close()
-		u.removeFIFOs(h)
-		if u.cg != nil {
-			u.cg.remove(h)
-		}
+		u.cleanup(h)
 		return Proc{}, fmt.Errorf("start %s: %w", instKey(h), startErr)
 	}
 	p := Proc{PID: cmd.Process.Pid, StartTime: startTime(cmd.Process.Pid), Group: true}
-	limitErr := setFDLimit(p.PID, spec)
+	limitErr := applyLimits(p.PID, spec)
 	if limitErr == nil && u.cg != nil {
-		limitErr = u.cg.limitMemory(h, spec, p.PID)
+		limitErr = u.cg.afterStart(h, spec, p.PID)
 	}
 	if limitErr != nil {
-		// A limit cannot be applied: never let it run without it.
+		// A limit that cannot be applied is a failed start: the instance
+		// never runs without it.
 		syscall.Kill(-p.PID, syscall.SIGKILL)
+		waitLeader(cmd, func() { u.killRest(h, p) })
+		u.forget(p.PID)
+		outR.Close()
+		errR.Close()
+		u.cleanup(h)
+		return Proc{}, fmt.Errorf("start %s: %w", instKey(h), limitErr)
 	}
 	drained := u.drain(h, logs, outR, errR)
 	go func() {
-		ps, _ := cmd.Process.Wait()
-		u.mu.Lock()
-		delete(u.leaders, p.PID)
-		u.mu.Unlock()
-		st := exitStatus(ps)
-		// The leader is gone: kill whatever is left of its group and
-		// cgroup, so no grandchild survives and the FIFOs reach EOF.
-		u.killRest(h, p)
+		// The leader is gone (still a zombie, so its group ID is not
+		// reused): kill whatever is left of its group and cgroup, so no
+		// grandchild survives and the FIFOs reach EOF.
+		st := waitLeader(cmd, func() { u.killRest(h, p) })
+		u.forget(p.PID)
 		waitDrained(drained, 5*time.Second, outR, errR)
 		st.OOM = st.OOM || (u.cg != nil && u.cg.oomKilled(h))
-		u.removeFIFOs(h)
-		if u.cg != nil {
-			u.cg.remove(h)
-		}
+		u.cleanup(h)
 		u.mu.Lock()
 		delete(u.cpu, h)
 		u.mu.Unlock()
 		exited(st)
 	}()
 	return p, nil
+}
+
+// start starts cmd with its PID registered as a leader before the orphan
+// reaper can see it: a leader's exit status belongs to its own waiter.
+func (u *Unix) start(cmd *exec.Cmd) (*exec.Cmd, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	err := cmd.Start()
+	if retry := startFallback(cmd, err); retry != nil && u.cg != nil {
+		cmd = retry
+		if err = cmd.Start(); err == nil {
+			u.cg.noClone3 = true
+		}
+	}
+	if err == nil {
+		u.leaders[cmd.Process.Pid] = true
+	}
+	return cmd, err
+}
+
+func (u *Unix) forget(pid int) {
+	u.mu.Lock()
+	delete(u.leaders, pid)
+	u.mu.Unlock()
+}
+
+// cleanup removes what an instance leaves in the state dir and cgroup tree.
+func (u *Unix) cleanup(h engine.Handle) {
+	u.removeFIFOs(h)
+	if u.cg != nil {
+		u.cg.remove(h)
+	}
 }
 
 // drain copies both FIFOs into the log sink; the channel closes once both
@@ -259,10 +292,7 @@ func (u *Unix) Watch(h engine.Handle, p Proc, exited func(ExitStatus)) error {
 		if drained != nil {
 			waitDrained(drained, 5*time.Second, files...)
 		}
-		u.removeFIFOs(h)
-		if u.cg != nil {
-			u.cg.remove(h)
-		}
+		u.cleanup(h)
 		u.mu.Lock()
 		delete(u.watching, h)
 		u.mu.Unlock()
@@ -294,11 +324,14 @@ func (u *Unix) Signal(p Proc, sig string) error {
 	return nil
 }
 
-// Kill SIGKILLs the instance's group and cgroup and waits until both are empty.
+// Kill SIGKILLs the instance's group and cgroup and waits until both are
+// empty. The kill is repeated while waiting: without cgroup.kill (kernel
+// < 5.14) a process forked between listing the cgroup and killing it
+// would otherwise survive.
 func (u *Unix) Kill(h engine.Handle, p Proc) error {
-	u.killRest(h, p)
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
+		u.killRest(h, p)
 		alive := p.PID > 0 && ((p.Group && groupAlive(p.PID)) || (!p.Group && u.Verify(p)))
 		if !alive && (u.cg == nil || u.cg.empty(h)) {
 			return nil
@@ -363,13 +396,15 @@ func (u *Unix) Find(spec *config.Worker) (Proc, error) {
 	return Proc{}, fmt.Errorf("no pidfile or discover")
 }
 
-// waitGone blocks until p has exited.
+// waitGone blocks until p has exited. waitPIDExit returns at once on
+// the exit where the OS can tell (pidfd, kqueue); the limit only bounds
+// how long a PID reused meanwhile could go unnoticed where it cannot.
 func waitGone(p Proc) {
 	for {
 		if syscall.Kill(p.PID, 0) != nil || (p.StartTime != 0 && startTime(p.PID) != p.StartTime) {
 			return
 		}
-		waitPIDExit(p.PID, 200*time.Millisecond)
+		waitPIDExit(p.PID, 5*time.Second)
 	}
 }
 

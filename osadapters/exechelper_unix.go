@@ -1,0 +1,190 @@
+//go:build linux || darwin
+
+package osadapters
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// The exec helper applies limits that an OS can only set from inside the
+// process (macOS has no prlimit): the instance is started as the hsu
+// binary itself with execHelperArg first, applies the limits to itself,
+// then execs the real program. It is the same process (same PID, process
+// group and start time) before and after the exec, so nothing else of the
+// instance changes; only the program hsu starts is, for a moment, hsu.
+//
+// The command line is
+//
+//	hsu __hsu-exec-limits [nofile=N] [uid=U gid=G (groups=G1,G2,...|nosetgroups)] -- PATH ARGV0 ARGV1 ...
+//
+// Everything after the first "--" is the program, passed through
+// untouched. The environment is the program's already.
+const execHelperArg = "__hsu-exec-limits"
+
+// execLimits is what the helper applies to itself before the exec.
+type execLimits struct {
+	NoFile uint64              // RLIMIT_NOFILE, soft and hard; 0 leaves it alone
+	Cred   *syscall.Credential // switch to these ids after the limits (which may need root); nil: keep
+	Path   string              // the program to exec
+	Argv   []string            // its argv, argv[0] included
+}
+
+// args is the helper's command line (exe first) for cmd.Args.
+func (l *execLimits) args(exe string) []string {
+	a := []string{exe, execHelperArg}
+	if l.NoFile > 0 {
+		a = append(a, "nofile="+strconv.FormatUint(l.NoFile, 10))
+	}
+	if c := l.Cred; c != nil {
+		a = append(a, "uid="+strconv.FormatUint(uint64(c.Uid), 10), "gid="+strconv.FormatUint(uint64(c.Gid), 10))
+		if c.NoSetGroups {
+			a = append(a, "nosetgroups")
+		} else {
+			g := make([]string, len(c.Groups))
+			for i, id := range c.Groups {
+				g[i] = strconv.FormatUint(uint64(id), 10)
+			}
+			a = append(a, "groups="+strings.Join(g, ","))
+		}
+	}
+	a = append(a, "--", l.Path)
+	return append(a, l.Argv...)
+}
+
+// decodeExecArgs parses the helper's arguments after execHelperArg.
+func decodeExecArgs(args []string) (*execLimits, error) {
+	l := &execLimits{}
+	var uid, gid *uint32
+	var groups []uint32
+	setGroups, noSetGroups := false, false
+	id := func(s string) (uint32, error) {
+		v, err := strconv.ParseUint(s, 10, 32)
+		return uint32(v), err
+	}
+	i := 0
+	for ; i < len(args) && args[i] != "--"; i++ {
+		key, val, _ := strings.Cut(args[i], "=")
+		var err error
+		switch key {
+		case "nofile":
+			l.NoFile, err = strconv.ParseUint(val, 10, 64)
+			if err == nil && l.NoFile == 0 {
+				err = errors.New("must be positive")
+			}
+		case "uid":
+			var v uint32
+			v, err = id(val)
+			uid = &v
+		case "gid":
+			var v uint32
+			v, err = id(val)
+			gid = &v
+		case "groups":
+			setGroups = true
+			for _, g := range strings.Split(val, ",") {
+				if g == "" {
+					continue
+				}
+				var v uint32
+				if v, err = id(g); err != nil {
+					break
+				}
+				groups = append(groups, v)
+			}
+		case "nosetgroups":
+			noSetGroups = true
+		default:
+			return nil, fmt.Errorf("exec helper: unknown argument %q (an hsu of another version?)", args[i])
+		}
+		if err != nil {
+			return nil, fmt.Errorf("exec helper: argument %q: %v", args[i], err)
+		}
+	}
+	if i+2 > len(args) {
+		return nil, errors.New("exec helper: no program after --")
+	}
+	if (uid == nil) != (gid == nil) || (uid == nil && (setGroups || noSetGroups)) || (uid != nil && setGroups == noSetGroups) {
+		return nil, errors.New("exec helper: uid, gid and one of groups= or nosetgroups go together")
+	}
+	if uid != nil {
+		l.Cred = &syscall.Credential{Uid: *uid, Gid: *gid, Groups: groups, NoSetGroups: noSetGroups}
+	}
+	l.Path, l.Argv = args[i+1], args[i+2:]
+	return l, nil
+}
+
+// apply sets the limits on this process, then switches credentials the
+// way os/exec would have in the child (groups, gid, uid), so the limits
+// are set with hsu's privileges.
+func (l *execLimits) apply() error {
+	if l.NoFile > 0 {
+		n := l.NoFile
+		// syscall.Setrlimit (not a raw call): it also stops Go from restoring
+		// its original soft limit on exec.
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: n, Max: n}); err != nil {
+			hint := ""
+			switch {
+			case errors.Is(err, syscall.EPERM):
+				hint = " (raising the hard limit needs root, and no more than the kernel's per-process maximum: fs.nr_open on Linux, kern.maxfilesperproc on macOS)"
+			case errors.Is(err, syscall.EINVAL):
+				hint = " (above the kernel's per-process maximum: kern.maxfilesperproc on macOS, fs.nr_open on Linux)"
+			}
+			return fmt.Errorf("fds limit %d: setrlimit(RLIMIT_NOFILE): %w%s", n, err, hint)
+		}
+		// Some kernels clamp instead of failing: a limit other than the one
+		// asked for is an error, never silently lower.
+		var got syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &got); err != nil {
+			return fmt.Errorf("fds limit %d: getrlimit(RLIMIT_NOFILE): %w", n, err)
+		}
+		if got.Cur != n || got.Max != n {
+			return fmt.Errorf("fds limit %d: the kernel set %d (soft) / %d (hard) instead (kern.maxfilesperproc on macOS)", n, got.Cur, got.Max)
+		}
+	}
+	if c := l.Cred; c != nil {
+		if !c.NoSetGroups {
+			g := make([]int, len(c.Groups))
+			for i, id := range c.Groups {
+				g[i] = int(id)
+			}
+			if err := syscall.Setgroups(g); err != nil {
+				return fmt.Errorf("setgroups %v: %w", c.Groups, err)
+			}
+		}
+		if err := syscall.Setgid(int(c.Gid)); err != nil {
+			return fmt.Errorf("setgid %d: %w", c.Gid, err)
+		}
+		if err := syscall.Setuid(int(c.Uid)); err != nil {
+			return fmt.Errorf("setuid %d: %w", c.Uid, err)
+		}
+	}
+	return nil
+}
+
+// RunExecHelper is the exec helper's entry point; main calls it first.
+// It returns at once unless this process was started as the helper;
+// then it never returns: it applies the limits and execs the program, or
+// prints why it could not to stderr (the instance's log) and exits 127.
+func RunExecHelper() {
+	if len(os.Args) < 2 || os.Args[1] != execHelperArg {
+		return
+	}
+	runExecHelper(os.Args[2:])
+}
+
+func runExecHelper(args []string) {
+	l, err := decodeExecArgs(args)
+	if err == nil {
+		err = l.apply()
+	}
+	if err == nil {
+		err = fmt.Errorf("exec %s: %w", l.Path, syscall.Exec(l.Path, l.Argv, os.Environ()))
+	}
+	fmt.Fprintf(os.Stderr, "hsu: cannot start the worker: %v\n", err)
+	os.Exit(127)
+}
