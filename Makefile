@@ -28,6 +28,8 @@ cross:
 	GOOS=darwin GOARCH=amd64 $(GO) build $(PKGS)
 	GOOS=darwin GOARCH=arm64 $(GO) build $(PKGS)
 	GOOS=windows GOARCH=amd64 $(GO) build $(PKGS)
+	GOOS=windows GOARCH=amd64 $(GO) vet $(PKGS)
+	GOOS=darwin GOARCH=arm64 $(GO) vet $(PKGS)
 
 unit:
 	$(GO) test -race -timeout 15m $(PKGS)

@@ -35,9 +35,9 @@ type ExitStatus struct {
 
 // LogSink receives workers' output (logs.Hub implements it).
 type LogSink interface {
-	// Copy drains r until EOF, routing each line; it returns when every
-	// byte has been routed.
-	Copy(worker string, replica int, stream string, r io.Reader) error
+	// Writer returns where one instance's stream goes: bytes written are
+	// routed line by line, Close routes a last line without newline.
+	Writer(worker string, replica int, stream string) io.WriteCloser
 }
 
 // System is the driver's view of the operating system.
@@ -115,7 +115,12 @@ type Driver struct {
 	// dirty: the state file is behind the engine (an ActPersist since the
 	// last write). Writes are coalesced: once per inbox batch, and before
 	// a spawn, so the write-ahead record always precedes the process.
-	dirty bool
+	// flushedInStep: the file was written during this step's actions, so it
+	// holds the engine's state after the step: the step's later
+	// ActPersists ask for nothing new (a cold start is one write, not 100).
+	// pidsDirty: spawned PIDs not yet written (not urgent where instances
+	// can be found by handle: written with the batch).
+	dirty, flushedInStep, pidsDirty bool
 
 	mu        sync.Mutex
 	replies   map[uint64]chan string
@@ -204,6 +209,9 @@ func (d *Driver) Run(ctx context.Context) error {
 	}
 	d.stopTimers()
 	os.Remove(d.statePath) // a clean shutdown leaves nothing to adopt
+	if c, ok := d.sys.(io.Closer); ok {
+		c.Close()
+	}
 	return nil
 }
 
@@ -255,6 +263,7 @@ func (d *Driver) now() time.Duration { return time.Since(d.start) }
 // step applies one event and carries out the actions.
 func (d *Driver) step(ev engine.Event) {
 	ev.At = d.now()
+	d.flushedInStep = false
 	if ev.Kind == engine.EvTimer {
 		delete(d.timers, ev.Timer.ID) // fired: the engine never cancels it
 	}
@@ -348,7 +357,7 @@ func (d *Driver) do(a *engine.Action) {
 	case engine.ActAdopt:
 		d.adopt(a.H, a.Spec)
 	case engine.ActPersist:
-		d.dirty = true
+		d.dirty = d.dirty || !d.flushedInStep
 	case engine.ActReply:
 		d.mu.Lock()
 		ch := d.replies[a.CmdID]
@@ -410,7 +419,9 @@ func (d *Driver) spawn(h engine.Handle, spec *config.Worker) {
 		_, port, _ := net.SplitHostPort(addr)
 		env = append(env, "LISTEN_FDS=1", "LISTEN_FDNAMES=hsu", "HSU_LISTEN="+addr, "HSU_PORT="+port)
 	}
-	d.flush() // write-ahead: the record of the instance precedes it
+	if d.dirty {
+		d.flush() // write-ahead: the record of the instance precedes it
+	}
 	p, err := d.sys.Spawn(h, spec, env, files, sink, func(st ExitStatus) { <-spawned; d.exited(h, st) })
 	for _, f := range files {
 		f.Close() // the child has its copy
@@ -424,7 +435,7 @@ func (d *Driver) spawn(h engine.Handle, spec *config.Worker) {
 	// The PID and its start time go into the next write (the next spawn's
 	// or the batch's). Without a cgroup an instance cannot be found by its
 	// handle alone, so then they are written at once.
-	d.dirty = true
+	d.pidsDirty = true
 	if c, ok := d.sys.(interface{ FindsByHandle() bool }); !ok || !c.FindsByHandle() {
 		d.flush()
 	}
@@ -436,12 +447,12 @@ func (d *Driver) exited(h engine.Handle, st ExitStatus) {
 	d.post(engine.Event{Kind: engine.EvExited, H: h, Code: st.Code, Signal: st.Signal, OOM: st.OOM})
 }
 
-// flush writes the state file if it is behind the engine.
+// flush writes the state file if it is behind the engine or the spawns.
 func (d *Driver) flush() {
-	if !d.dirty {
+	if !d.dirty && !d.pidsDirty {
 		return
 	}
-	d.dirty = false
+	d.dirty, d.pidsDirty, d.flushedInStep = false, false, true
 	sv := d.eng.Save()
 	st := &stateFile{Version: stateVersion, BootID: d.sys.BootID(), Saved: sv, Starts: map[string]int64{}, Listen: d.addrs}
 	for i, r := range sv.Instances {

@@ -105,8 +105,8 @@ func decodeExecArgs(args []string) (*execLimits, error) {
 			return nil, fmt.Errorf("exec helper: argument %q: %v", args[i], err)
 		}
 	}
-	if i+2 > len(args) {
-		return nil, errors.New("exec helper: no program after --")
+	if i+3 > len(args) {
+		return nil, errors.New("exec helper: no program and argv[0] after --")
 	}
 	if (uid == nil) != (gid == nil) || (uid == nil && (setGroups || noSetGroups)) || (uid != nil && setGroups == noSetGroups) {
 		return nil, errors.New("exec helper: uid, gid and one of groups= or nosetgroups go together")

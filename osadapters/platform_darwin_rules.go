@@ -2,24 +2,23 @@ package osadapters
 
 import "github.com/hsu-run/hsu/config"
 
-// checkDarwin lists what the macOS adapter cannot do.
+// checkDarwin lists what the macOS adapter cannot do. It has process
+// groups, exits by kqueue, re-adoption by PID start time, RLIMIT_NOFILE
+// through the exec helper, and memory, cpu and pids policies applied on
+// hsu's own samples (gopsutil; immediate_kill included: hsu kills the
+// group when a sample reaches max). It has no cgroups, so nothing the
+// kernel would throttle, and no way to find a socket's owner without
+// lsof.
 func checkDarwin(cfg *config.Config, report func(path, msg string)) {
-	checkCommon(cfg, report)
+	checkCommon(cfg, report) // io, and throttle for memory and cpu
 	for _, name := range cfg.Order {
 		w := cfg.Workers[name]
 		path := "workers." + name
-		r := w.Resources
-		if r.Pids != nil {
-			report(path+".resources.pids", "process limits are not enforced by this build yet")
+		if p := w.Resources.Pids; p != nil && p.Policy == config.ResThrottle {
+			report(path+".resources.pids.policy", "throttle is not available for pids on macOS (there is no per-tree process cap); use log, alert, restart, graceful_shutdown or immediate_kill, which act on hsu's samples")
 		}
-		if r.FDs != nil {
-			report(path+".resources.fds", "file descriptor limits are not enforced on darwin by this build yet")
-		}
-		if r.Memory != nil || r.CPU != nil {
-			report(path+".resources", "resource sampling is not implemented on macOS yet")
-		}
-		if w.Discover != nil {
-			report(path+".discover", "discovery is not implemented on macOS yet; use pidfile")
+		if d := w.Discover; d != nil && d.Port != 0 {
+			report(path+".discover.port", "discovery by listening port is not supported on macOS (finding a socket's owner needs lsof there); use discover.cmdline or pidfile")
 		}
 	}
 }

@@ -13,33 +13,32 @@ type readySink struct {
 	fire   func() // called once, from a copying goroutine
 }
 
-func (s readySink) Copy(worker string, replica int, stream string, r io.Reader) error {
-	return s.LogSink.Copy(worker, replica, stream, &readyReader{r: r, needle: s.needle, fire: s.fire})
+func (s readySink) Writer(worker string, replica int, stream string) io.WriteCloser {
+	return &readyWriter{WriteCloser: s.LogSink.Writer(worker, replica, stream), needle: s.needle, fire: s.fire}
 }
 
-// readyReader looks for needle in the bytes read through it, across read
-// boundaries (it keeps the last len(needle)-1 bytes).
-type readyReader struct {
-	r      io.Reader
+// readyWriter looks for needle in the bytes written through it, across
+// write boundaries (it keeps the last len(needle)-1 bytes).
+type readyWriter struct {
+	io.WriteCloser
 	needle []byte
 	tail   []byte
 	fired  bool
 	fire   func()
 }
 
-func (rr *readyReader) Read(p []byte) (int, error) {
-	n, err := rr.r.Read(p)
-	if n > 0 && !rr.fired {
-		buf := append(rr.tail, p[:n]...)
-		if bytes.Contains(buf, rr.needle) {
-			rr.fired = true
-			rr.tail = nil
-			rr.fire()
-		} else if k := len(rr.needle) - 1; len(buf) > k {
-			rr.tail = append(rr.tail[:0], buf[len(buf)-k:]...)
+func (rw *readyWriter) Write(p []byte) (int, error) {
+	if !rw.fired {
+		k := len(rw.needle) - 1
+		// The needle is in p, or straddles the previous writes and p.
+		edge := append(append([]byte(nil), rw.tail...), p[:min(len(p), k)]...)
+		if bytes.Contains(p, rw.needle) || bytes.Contains(edge, rw.needle) {
+			rw.fired, rw.tail = true, nil
+			rw.fire()
 		} else {
-			rr.tail = buf
+			all := append(rw.tail, p[max(len(p)-k, 0):]...)
+			rw.tail = append(rw.tail[:0:0], all[max(len(all)-k, 0):]...)
 		}
 	}
-	return n, err
+	return rw.WriteCloser.Write(p)
 }

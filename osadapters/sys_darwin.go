@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -113,6 +112,9 @@ func groupMembers(pgid int) []procKey {
 // pids controller counts). An adopted process that is not a group leader
 // is measured alone.
 func (u *Unix) Sample(h engine.Handle, p Proc) (engine.Usage, error) {
+	if p.PID <= 0 {
+		return engine.Usage{}, fmt.Errorf("sample %s: no process", instKey(h))
+	}
 	members := groupMembers(p.PID)
 	if len(members) == 0 && !p.Group && u.Verify(p) {
 		members = []procKey{{pid: p.PID, start: p.StartTime}}
@@ -178,11 +180,10 @@ func discover(d *config.Discover) (Proc, error) {
 	if d.Cmdline == "" {
 		return Proc{}, fmt.Errorf("discover: no cmdline")
 	}
-	pids, err := process.Pids()
+	pids, err := process.Pids() // sorted: the lowest PIDs first, as /proc lists them on Linux
 	if err != nil {
 		return Proc{}, fmt.Errorf("discover: process list: %w", err)
 	}
-	slices.Sort(pids) // the oldest PIDs first, as /proc lists them on Linux
 	self := os.Getpid()
 	for _, pid := range pids {
 		if int(pid) == self || pid <= 0 {
@@ -213,8 +214,11 @@ func prepareExec(cmd *exec.Cmd, spec *config.Worker) error {
 		return nil
 	}
 	exe, err := os.Executable()
+	if err == nil {
+		_, err = os.Stat(exe) // replaced or removed since hsu started?
+	}
 	if err != nil {
-		return fmt.Errorf("fds limit: locating the hsu binary for the exec helper: %w", err)
+		return fmt.Errorf("fds limit: the hsu binary, which applies it before the program starts (exec helper): %w", err)
 	}
 	l := execLimits{NoFile: uint64(spec.Resources.FDs.Max), Path: cmd.Path, Argv: cmd.Args}
 	if a := cmd.SysProcAttr; a != nil && a.Credential != nil {

@@ -55,8 +55,12 @@ func NewUnix(stateDir string) (*Unix, error) {
 	return u, nil
 }
 
+// fifoPath names a replica's FIFO. Each instance of a replica reuses it
+// where instances have cgroups: the previous instance has then provably
+// no process left that could still write to it, and on ext4 creating and
+// deleting two FIFOs per restart was a third of the restart latency.
 func (u *Unix) fifoPath(h engine.Handle, stream string) string {
-	return filepath.Join(u.StateDir, "fifo", instKey(h)+"."+stream)
+	return filepath.Join(u.StateDir, "fifo", replicaKey(h)+"."+stream)
 }
 
 // openOutput creates the FIFO of one stream and opens both ends: the
@@ -65,9 +69,11 @@ func (u *Unix) fifoPath(h engine.Handle, stream string) string {
 // loses its buffered bytes when the last descriptor closes.
 func (u *Unix) openOutput(h engine.Handle, stream string) (w, r *os.File, err error) {
 	path := u.fifoPath(h, stream)
-	os.Remove(path)
-	if err := syscall.Mkfifo(path, 0o600); err != nil {
-		return nil, nil, fmt.Errorf("mkfifo %s: %w", path, err)
+	if fi, err := os.Lstat(path); err != nil || fi.Mode()&os.ModeNamedPipe == 0 || u.cg == nil {
+		os.Remove(path)
+		if err := syscall.Mkfifo(path, 0o600); err != nil {
+			return nil, nil, fmt.Errorf("mkfifo %s: %w", path, err)
+		}
 	}
 	w, err = os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -150,21 +156,22 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 		u.cleanup(h)
 		return Proc{}, fmt.Errorf("start %s: %w", instKey(h), limitErr)
 	}
-	drained := u.drain(h, logs, outR, errR)
-	go func() {
+	drained, stopDrain := u.drain(h, logs, outR, errR)
+	finish := func() {
 		// The leader is gone (still a zombie, so its group ID is not
 		// reused): kill whatever is left of its group and cgroup, so no
 		// grandchild survives and the FIFOs reach EOF.
 		st := waitLeader(cmd, func() { u.killRest(h, p) })
 		u.forget(p.PID)
-		waitDrained(drained, 5*time.Second, outR, errR)
+		waitDrained(drained, 5*time.Second, stopDrain)
 		st.OOM = st.OOM || (u.cg != nil && u.cg.oomKilled(h))
 		u.cleanup(h)
 		u.mu.Lock()
 		delete(u.cpu, h)
 		u.mu.Unlock()
 		exited(st)
-	}()
+	}
+	onExit(p.PID, finish, finish)
 	return p, nil
 }
 
@@ -192,60 +199,34 @@ func (u *Unix) forget(pid int) {
 	u.mu.Unlock()
 }
 
-// cleanup removes what an instance leaves in the state dir and cgroup tree.
+// cleanup removes what an instance leaves in the state dir and cgroup
+// tree (its FIFOs stay for the replica's next instance where it has a
+// cgroup; Close removes them).
 func (u *Unix) cleanup(h engine.Handle) {
-	u.removeFIFOs(h)
 	if u.cg != nil {
 		u.cg.remove(h)
+	} else {
+		u.removeFIFOs(h)
 	}
 }
 
-// drain copies both FIFOs into the log sink; the channel closes once both
-// reached EOF.
-func (u *Unix) drain(h engine.Handle, logs LogSink, out, errR *os.File) chan struct{} {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	for _, s := range []struct {
-		name string
-		f    *os.File
-	}{{"stdout", out}, {"stderr", errR}} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if logs != nil {
-				logs.Copy(h.Worker, h.Replica, s.name, s.f)
-			} else {
-				discard(s.f)
-			}
-		}()
-	}
-	go func() { wg.Wait(); close(done) }()
-	return done
-}
-
-func discard(f *os.File) {
-	buf := make([]byte, 32<<10)
-	for {
-		if _, err := f.Read(buf); err != nil {
-			return
-		}
-	}
+// Close removes the FIFOs left for replicas' next instances; the driver
+// calls it once every worker has stopped.
+func (u *Unix) Close() error {
+	return os.RemoveAll(filepath.Join(u.StateDir, "fifo"))
 }
 
 // waitDrained waits for the output to reach EOF; a writer that escaped
 // every kill (no cgroup here) must not hang the exit forever, so after the
 // deadline the read ends are closed.
-func waitDrained(done chan struct{}, limit time.Duration, files ...*os.File) {
+func waitDrained(done chan struct{}, limit time.Duration, stop func()) {
+	t := time.NewTimer(limit)
+	defer t.Stop()
 	select {
 	case <-done:
-	case <-time.After(limit):
-		for _, f := range files {
-			f.Close()
-		}
+	case <-t.C:
+		stop()
 		<-done
-	}
-	for _, f := range files {
-		f.Close()
 	}
 }
 
@@ -281,16 +262,20 @@ func (u *Unix) Watch(h engine.Handle, p Proc, exited func(ExitStatus)) error {
 		}
 	}
 	var drained chan struct{}
+	var stopDrain func()
 	if len(files) == 2 {
-		drained = u.drain(h, logsFor(u), files[0], files[1])
+		drained, stopDrain = u.drain(h, adoptLogs, files[0], files[1])
+	} else {
+		for _, f := range files {
+			f.Close()
+		}
 	}
-	go func() {
-		waitGone(p)
+	finish := func() {
 		if p.Group {
 			u.killRest(h, p) // what is left of a managed instance's group
 		}
 		if drained != nil {
-			waitDrained(drained, 5*time.Second, files...)
+			waitDrained(drained, 5*time.Second, stopDrain)
 		}
 		u.cleanup(h)
 		u.mu.Lock()
@@ -299,11 +284,14 @@ func (u *Unix) Watch(h engine.Handle, p Proc, exited func(ExitStatus)) error {
 		// Not our child: its exit status is lost (PIDFD_INFO_EXIT would
 		// tell on newer kernels); report it as unknown.
 		exited(ExitStatus{Code: -1, Signal: "UNKNOWN"})
-	}()
+	}
+	if !u.Verify(p) { // gone meanwhile (or its PID reused): nothing to watch
+		go finish()
+		return nil
+	}
+	onExit(p.PID, finish, func() { waitGone(p); finish() })
 	return nil
 }
-
-func logsFor(*Unix) LogSink { return adoptLogs }
 
 // Signal sends sig to the instance's process group.
 func (u *Unix) Signal(p Proc, sig string) error {

@@ -1,0 +1,13 @@
+//go:build darwin
+
+package osadapters
+
+import "os"
+
+// drain routes both FIFOs of an instance into logs, a goroutine each.
+func (u *Unix) drain(h instHandle, logs LogSink, files ...*os.File) (done chan struct{}, stop func()) {
+	return drainGoroutines(h, logs, files...)
+}
+
+// onExit: fallback waits for the exit itself (in a goroutine).
+func onExit(_ int, _, fallback func()) { go fallback() }

@@ -1,0 +1,142 @@
+//go:build linux
+
+package osadapters
+
+import (
+	"errors"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// ioLoop is one goroutine in epoll_wait for every instance's output FIFOs
+// and exit pidfds, so a supervised instance costs no goroutine and no
+// thread while it runs: a hundred idle workers used to cost four
+// goroutines and a thread each (a third of hsu's memory).
+//
+// Handlers run in the loop goroutine and must not block for long. A
+// registration is removed, and its fd closed, only by the loop itself
+// (after a handler reports done, or on cancel), so a handler never runs
+// on a closed or reused fd.
+type ioLoop struct {
+	epfd, wake int
+	mu         sync.Mutex
+	regs       map[int]*ioReg
+	tasks      []func()
+}
+
+type ioReg struct {
+	fd     int
+	ready  func(events uint32) (done bool) // called while registered
+	closed func()                          // called once, after removal
+}
+
+var (
+	theLoop     *ioLoop
+	theLoopErr  error
+	theLoopOnce sync.Once
+)
+
+// loop returns the process's I/O loop, started on first use.
+func loop() (*ioLoop, error) {
+	theLoopOnce.Do(func() {
+		epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+		if err != nil {
+			theLoopErr = err
+			return
+		}
+		wake, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+		if err != nil {
+			unix.Close(epfd)
+			theLoopErr = err
+			return
+		}
+		l := &ioLoop{epfd: epfd, wake: wake, regs: map[int]*ioReg{}}
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}
+		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
+			theLoopErr = err
+			return
+		}
+		theLoop = l
+		go l.run()
+	})
+	return theLoop, theLoopErr
+}
+
+// add watches fd for readability (level-triggered) until ready reports
+// done; then the loop removes it and calls closed.
+func (l *ioLoop) add(fd int, ready func(uint32) bool, closed func()) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.regs[fd] = &ioReg{fd: fd, ready: ready, closed: closed}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		delete(l.regs, fd)
+		return err
+	}
+	return nil
+}
+
+// cancel removes fd's registration (calling its closed) if it is still
+// registered; it runs in the loop goroutine, like every removal.
+func (l *ioLoop) cancel(fd int, reg *ioReg) {
+	l.do(func() {
+		if l.regs[fd] == reg {
+			l.remove(reg)
+		}
+	})
+}
+
+// lookup returns fd's current registration, for cancel.
+func (l *ioLoop) lookup(fd int) *ioReg {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.regs[fd]
+}
+
+func (l *ioLoop) do(f func()) {
+	l.mu.Lock()
+	l.tasks = append(l.tasks, f)
+	l.mu.Unlock()
+	var one = [8]byte{1}
+	unix.Write(l.wake, one[:])
+}
+
+func (l *ioLoop) remove(r *ioReg) {
+	l.mu.Lock()
+	delete(l.regs, r.fd)
+	l.mu.Unlock()
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, r.fd, nil)
+	r.closed()
+}
+
+func (l *ioLoop) run() {
+	events := make([]unix.EpollEvent, 64)
+	var drain [8]byte
+	for {
+		n, err := unix.EpollWait(l.epfd, events, -1)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		for _, ev := range events[:max(n, 0)] {
+			fd := int(ev.Fd)
+			if fd == l.wake {
+				unix.Read(l.wake, drain[:])
+				l.mu.Lock()
+				tasks := l.tasks
+				l.tasks = nil
+				l.mu.Unlock()
+				for _, t := range tasks {
+					t()
+				}
+				continue
+			}
+			l.mu.Lock()
+			r := l.regs[fd]
+			l.mu.Unlock()
+			if r != nil && r.ready(ev.Events) {
+				l.remove(r)
+			}
+		}
+	}
+}

@@ -1,0 +1,113 @@
+package osadapters
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hsu-run/hsu/config"
+)
+
+// TestPlatformWindows checks, on any OS, what `hsu validate` reports for
+// Windows: every setting the Job Object adapter cannot enforce, by key path.
+func TestPlatformWindows(t *testing.T) {
+	tests := []struct {
+		name   string
+		worker string   // one worker's YAML, indented under workers.w
+		want   []string // the reported key paths
+	}{
+		{"what the adapter does", `
+    shell: "api.exe --port 8080 > NUL"
+    env: {LOG_LEVEL: debug}
+    ready_log_line: listening
+    stop: {signal: INT, timeout: 5s, command: [api.exe, stop]}
+    health:
+      liveness: {exec: {command: [check.exe]}}
+    resources:
+      memory: {max: 512Mi, warn: 400Mi}
+      cpu: {max: 1.5}
+      pids: {max: 64, policy: immediate_kill}
+      monitor_interval: 2s`, nil},
+		{"sampled policies", `
+    command: [api.exe]
+    stop: {signal: KILL}
+    resources:
+      memory: {max: 1Gi, policy: restart}
+      cpu: {max: 1, policy: graceful_shutdown}
+      pids: {max: 10}`, nil},
+		{"user and group", `
+    command: [api.exe]
+    user: svc
+    group: svc`, []string{"workers.w.group", "workers.w.user"}},
+		{"integrated", `
+    type: integrated
+    command: [api.exe]`, []string{"workers.w.type"}},
+		{"unix stop signal", `
+    command: [api.exe]
+    stop: {signal: HUP}`, []string{"workers.w.stop.signal"}},
+		{"limits it cannot enforce", `
+    command: [api.exe]
+    resources:
+      memory: {max: 1Gi, policy: throttle}
+      pids: {max: 10, policy: throttle}
+      io: {read_bps: 10Mi}
+      fds: {max: 1024}`, []string{"workers.w.resources.fds", "workers.w.resources.io",
+			"workers.w.resources.memory.policy", "workers.w.resources.pids.policy"}},
+		{"unmanaged by cmdline and port, killed", `
+    type: unmanaged
+    discover: {cmdline: postgres, port: 5432}
+    stop: {signal: KILL}
+    resources:
+      memory: {max: 1Gi}
+      cpu: {max: 1, policy: restart}`, nil},
+		{"unmanaged with a job's limits and TERM", `
+    type: unmanaged
+    pidfile: C:/run/db.pid
+    resources:
+      cpu: {max: 1}
+      pids: {max: 10}`, []string{"workers.w.resources.cpu.policy", "workers.w.resources.pids", "workers.w.stop.signal"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "version: 1\nworkers:\n  w:" + tt.worker + "\n"
+			got := windowsReports(t, src)
+			paths := make([]string, len(got))
+			for i, e := range got {
+				paths[i] = e.Path
+				if !strings.Contains(e.Msg, "Windows") && !strings.Contains(e.Msg, "not enforced by this build") &&
+					!strings.Contains(e.Msg, "not implemented by this build") {
+					t.Errorf("%s: message %q does not say why", e.Path, e.Msg)
+				}
+			}
+			slices.Sort(paths)
+			if !slices.Equal(paths, tt.want) {
+				t.Errorf("reported %q\nwant %q\nerrors: %v", paths, tt.want, got)
+			}
+		})
+	}
+}
+
+// windowsReports loads src, valid on its own, with the Windows rules and
+// returns what they reported.
+func windowsReports(t *testing.T, src string) []config.Error {
+	t.Helper()
+	opts := config.Options{ // off the disk and out of the environment
+		ReadFile:  func(name string) ([]byte, error) { return nil, errors.New("no files in this test: " + name) },
+		Glob:      func(string) ([]string, error) { return nil, nil },
+		LookupEnv: func(string) (string, bool) { return "", false },
+	}
+	if _, err := config.Parse("/cfg/hsu.yaml", []byte(src), opts); err != nil {
+		t.Fatalf("config invalid before any platform check:\n%s\n%v", src, err)
+	}
+	opts.Platform = Platform{GOOS: "windows"}
+	_, err := config.Parse("/cfg/hsu.yaml", []byte(src), opts)
+	var l *config.ErrorList
+	if err != nil && !errors.As(err, &l) {
+		t.Fatalf("load: %v", err)
+	}
+	if l == nil {
+		return nil
+	}
+	return l.Errs
+}
