@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -125,7 +126,7 @@ type Driver struct {
 	mu        sync.Mutex
 	replies   map[uint64]chan string
 	nextCmd   atomic.Uint64
-	statePath string
+	state     *stateStore
 }
 
 // NewDriver prepares a driver for cfg.
@@ -142,7 +143,7 @@ func NewDriver(cfg *config.Config, sys System, opt Options) *Driver {
 		cfg: cfg, sys: sys, opt: opt, inbox: newQueue(), log: opt.Logger,
 		timers: map[uint64]*time.Timer{}, procs: map[engine.Handle]Proc{}, replies: map[uint64]chan string{},
 		listeners: map[string]*net.TCPListener{}, recovered: map[engine.Handle]Proc{}, addrs: map[string]string{},
-		statePath: filepath.Join(opt.StateDir, "state.json"),
+		state:     newStateStore(opt.StateDir),
 	}
 	d.status.Store(d.eng.Snapshot())
 	return d
@@ -208,7 +209,7 @@ func (d *Driver) Run(ctx context.Context) error {
 		d.flush()
 	}
 	d.stopTimers()
-	os.Remove(d.statePath) // a clean shutdown leaves nothing to adopt
+	d.state.remove() // a clean shutdown leaves nothing to adopt
 	if c, ok := d.sys.(io.Closer); ok {
 		c.Close()
 	}
@@ -230,13 +231,13 @@ func (d *Driver) stopTimers() {
 // that are provably the processes it started (same boot, same PID start
 // time), so a reused PID is never adopted.
 func (d *Driver) recover() (*engine.Saved, error) {
-	st, err := readState(d.statePath)
+	st, path, err := d.state.read()
 	if err != nil || st == nil {
 		return nil, err
 	}
 	saved := st.Saved
 	if st.BootID != d.sys.BootID() {
-		d.log.Info("state file is from another boot: nothing to adopt", "file", d.statePath)
+		d.log.Info("state file is from another boot: nothing to adopt", "file", path)
 		kept := saved.Instances[:0]
 		for _, r := range saved.Instances {
 			if r.PID == 0 && r.State != engine.Starting {
@@ -468,7 +469,7 @@ func (d *Driver) flush() {
 		}
 		st.Starts[instKey(r.H)] = p.StartTime
 	}
-	if err := writeState(d.statePath, st); err != nil {
+	if err := d.state.write(st); err != nil {
 		d.log.Error("persist", "err", err)
 	}
 }
@@ -619,8 +620,15 @@ func (d *Driver) KillAll() {
 }
 
 // DefaultStateDir is $XDG_RUNTIME_DIR/hsu, /run/hsu as root, else a
-// per-user directory under the system temp dir.
+// per-user directory under the system temp dir; %LOCALAPPDATA%\hsu on
+// Windows.
 func DefaultStateDir() string {
+	if runtime.GOOS == "windows" {
+		if d := os.Getenv("LOCALAPPDATA"); d != "" {
+			return filepath.Join(d, "hsu")
+		}
+		return filepath.Join(os.TempDir(), "hsu")
+	}
 	if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" {
 		return filepath.Join(x, "hsu")
 	}

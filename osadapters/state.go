@@ -1,7 +1,9 @@
 package osadapters
 
 import (
+	"bytes"
 	"encoding/json"
+	"hash/crc32"
 	"errors"
 	"fmt"
 	"os"
@@ -26,49 +28,116 @@ const stateVersion = 1
 
 func instKey(h engine.Handle) string { return fmt.Sprintf("%s-%d-%d", h.Worker, h.Replica, h.Gen) }
 
-// writeState writes the file atomically: a temp file in the same
-// directory renamed over the old one. No fsync: the file is trusted only
-// within the boot that wrote it (boot id), and the rename alone is atomic
-// against an hsu crash; an fsync per state change made a stop of 100
-// workers take twice as long on ext4.
-func writeState(path string, st *stateFile) error {
+// stateStore keeps the state file as two slots, state.0 and state.1,
+// written in place in turn, each a header line "hsu-state SEQ LEN CRC32"
+// and LEN bytes of JSON. The reader takes the valid slot with the highest
+// sequence number. A write that an hsu crash tears fails its checksum, and
+// the other slot is then exactly the state before that write (the write
+// precedes the action it records). Unlike a temp file renamed over the
+// old one, this creates no inode per write: on ext4 the inode churn of
+// two writes per restart was a millisecond of every restart.
+//
+// No fsync: the file is trusted only within the boot that wrote it (boot
+// id), and an hsu crash cannot lose what write(2) has returned.
+type stateStore struct {
+	dir   string
+	seq   uint64
+	slots [2]*os.File
+}
+
+func newStateStore(dir string) *stateStore { return &stateStore{dir: dir} }
+
+func (s *stateStore) slotPath(i int) string {
+	return filepath.Join(s.dir, fmt.Sprintf("state.%d", i))
+}
+
+// legacyPath is where hsu before the slots kept its state (read only).
+func (s *stateStore) legacyPath() string { return filepath.Join(s.dir, "state.json") }
+
+// write stores st in the older slot.
+func (s *stateStore) write(st *stateFile) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".state-*")
-	if err != nil {
-		return fmt.Errorf("write state: %w", err)
+	s.seq++
+	i := int(s.seq % 2)
+	if s.slots[i] == nil {
+		f, err := os.OpenFile(s.slotPath(i), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("write state: %w", err)
+		}
+		s.slots[i] = f
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write state: %w", err)
+	buf := fmt.Appendf(nil, "hsu-state %d %d %08x\n", s.seq, len(b), crc32.ChecksumIEEE(b))
+	if _, err := s.slots[i].WriteAt(append(buf, b...), 0); err != nil {
+		return fmt.Errorf("write state %s: %w", s.slotPath(i), err)
 	}
 	return nil
 }
 
-// readState reads the state file; a missing file is no state.
-func readState(path string) (*stateFile, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+// read returns the newest valid state, nil if there is none; later
+// writes continue its sequence.
+func (s *stateStore) read() (*stateFile, string, error) {
+	var best []byte
+	var bestSeq uint64
+	bestPath := ""
+	for i := range 2 {
+		b, err := os.ReadFile(s.slotPath(i))
+		if err != nil {
+			continue
+		}
+		if seq, body, ok := parseSlot(b); ok && (best == nil || seq > bestSeq) {
+			best, bestSeq, bestPath = body, seq, s.slotPath(i)
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read state: %w", err)
+	if best == nil {
+		b, err := os.ReadFile(s.legacyPath())
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, "", nil
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("read state: %w", err)
+		}
+		best, bestPath = b, s.legacyPath()
 	}
+	s.seq = bestSeq
 	var st stateFile
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("read state %s: %w", path, err)
+	if err := json.Unmarshal(best, &st); err != nil {
+		return nil, bestPath, fmt.Errorf("read state %s: %w", bestPath, err)
 	}
 	if st.Version != stateVersion {
-		return nil, fmt.Errorf("read state %s: version %d, this hsu reads %d", path, st.Version, stateVersion)
+		return nil, bestPath, fmt.Errorf("read state %s: version %d, this hsu reads %d", bestPath, st.Version, stateVersion)
 	}
-	return &st, nil
+	return &st, bestPath, nil
+}
+
+// parseSlot checks a slot's header and checksum.
+func parseSlot(b []byte) (seq uint64, body []byte, ok bool) {
+	nl := bytes.IndexByte(b, '\n')
+	if nl < 0 {
+		return 0, nil, false
+	}
+	var n int
+	var sum uint32
+	if _, err := fmt.Sscanf(string(b[:nl]), "hsu-state %d %d %x", &seq, &n, &sum); err != nil {
+		return 0, nil, false
+	}
+	body = b[nl+1:]
+	if n < 0 || n > len(body) || crc32.ChecksumIEEE(body[:n]) != sum {
+		return 0, nil, false
+	}
+	return seq, body[:n], true
+}
+
+// remove deletes the state (a clean shutdown leaves nothing to adopt).
+func (s *stateStore) remove() {
+	for i, f := range s.slots {
+		if f != nil {
+			f.Close()
+			s.slots[i] = nil
+		}
+		os.Remove(s.slotPath(i))
+	}
+	os.Remove(s.legacyPath())
 }
