@@ -123,10 +123,10 @@ type Driver struct {
 	// can be found by handle: written with the batch).
 	dirty, flushedInStep, pidsDirty bool
 
-	mu        sync.Mutex
-	replies   map[uint64]chan string
-	nextCmd   atomic.Uint64
-	state     *stateStore
+	mu      sync.Mutex
+	replies map[uint64]chan string
+	nextCmd atomic.Uint64
+	state   *stateStore
 }
 
 // NewDriver prepares a driver for cfg.
@@ -143,7 +143,7 @@ func NewDriver(cfg *config.Config, sys System, opt Options) *Driver {
 		cfg: cfg, sys: sys, opt: opt, inbox: newQueue(), log: opt.Logger,
 		timers: map[uint64]*time.Timer{}, procs: map[engine.Handle]Proc{}, replies: map[uint64]chan string{},
 		listeners: map[string]*net.TCPListener{}, recovered: map[engine.Handle]Proc{}, addrs: map[string]string{},
-		state:     newStateStore(opt.StateDir),
+		state: newStateStore(opt.StateDir),
 	}
 	d.status.Store(d.eng.Snapshot())
 	return d

@@ -3,9 +3,9 @@ package osadapters
 import (
 	"bytes"
 	"encoding/json"
-	"hash/crc32"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 
