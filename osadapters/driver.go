@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -123,6 +124,11 @@ type Driver struct {
 	// can be found by handle: written with the batch).
 	dirty, flushedInStep, pidsDirty bool
 
+	// busy counts events since memory was last handed back to the OS;
+	// trim does that once a burst (a cold start, a mass restart) is over.
+	busy int
+	trim *time.Timer
+
 	mu      sync.Mutex
 	replies map[uint64]chan string
 	nextCmd atomic.Uint64
@@ -207,6 +213,7 @@ func (d *Driver) Run(ctx context.Context) error {
 		}
 		d.closeUnwantedListeners()
 		d.flush()
+		d.trimAfterBurst(len(batch))
 	}
 	d.stopTimers()
 	d.state.remove() // a clean shutdown leaves nothing to adopt
@@ -216,7 +223,28 @@ func (d *Driver) Run(ctx context.Context) error {
 	return nil
 }
 
+// trimAfterBurst returns the heap a burst of work freed to the OS once
+// things have been quiet for a while: Go's scavenger alone keeps a few
+// MiB of a cold start's garbage resident for good, which is half of an
+// idle hsu's anonymous memory.
+func (d *Driver) trimAfterBurst(events int) {
+	const burst, quiet = 100, 5 * time.Second
+	d.busy += events
+	if d.busy < burst {
+		return
+	}
+	if d.trim == nil {
+		d.trim = time.AfterFunc(quiet, debug.FreeOSMemory)
+	} else {
+		d.trim.Reset(quiet)
+	}
+	d.busy = 0
+}
+
 func (d *Driver) stopTimers() {
+	if d.trim != nil {
+		d.trim.Stop()
+	}
 	for id, t := range d.timers { // order-free: stops all
 		t.Stop()
 		delete(d.timers, id)
