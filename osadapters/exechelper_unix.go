@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,6 +30,7 @@ const execHelperArg = "__hsu-exec-limits"
 
 // execLimits is what the helper applies to itself before the exec.
 type execLimits struct {
+	Join   []string            // cgroup.procs files to move into first (cgroup v1 limits on Linux)
 	NoFile uint64              // RLIMIT_NOFILE, soft and hard; 0 leaves it alone
 	Cred   *syscall.Credential // switch to these ids after the limits (which may need root); nil: keep
 	Path   string              // the program to exec
@@ -37,6 +40,9 @@ type execLimits struct {
 // args is the helper's command line (exe first) for cmd.Args.
 func (l *execLimits) args(exe string) []string {
 	a := []string{exe, execHelperArg}
+	for _, j := range l.Join {
+		a = append(a, "join="+j)
+	}
 	if l.NoFile > 0 {
 		a = append(a, "nofile="+strconv.FormatUint(l.NoFile, 10))
 	}
@@ -71,6 +77,8 @@ func decodeExecArgs(args []string) (*execLimits, error) {
 		key, val, _ := strings.Cut(args[i], "=")
 		var err error
 		switch key {
+		case "join":
+			l.Join = append(l.Join, val)
 		case "nofile":
 			l.NoFile, err = strconv.ParseUint(val, 10, 64)
 			if err == nil && l.NoFile == 0 {
@@ -122,6 +130,12 @@ func decodeExecArgs(args []string) (*execLimits, error) {
 // way os/exec would have in the child (groups, gid, uid), so the limits
 // are set with hsu's privileges.
 func (l *execLimits) apply() error {
+	for _, j := range l.Join {
+		// Before the program runs, so not even its first fork escapes.
+		if err := os.WriteFile(j, []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+			return fmt.Errorf("join cgroup %s: %w", filepath.Dir(j), err)
+		}
+	}
 	if l.NoFile > 0 {
 		n := l.NoFile
 		// syscall.Setrlimit (not a raw call): it also stops Go from restoring
@@ -163,6 +177,27 @@ func (l *execLimits) apply() error {
 			return fmt.Errorf("setuid %d: %w", c.Uid, err)
 		}
 	}
+	return nil
+}
+
+// wrapExec makes cmd start through the exec helper, which applies l
+// (l.Path and l.Argv are set from cmd here) and then execs the program.
+// The credentials move into the helper, to be taken after the limits.
+func wrapExec(cmd *exec.Cmd, l execLimits, what string) error {
+	exe, err := os.Executable()
+	if err == nil {
+		_, err = os.Stat(exe) // replaced or removed since hsu started?
+	}
+	if err != nil {
+		return fmt.Errorf("%s: the hsu binary, which applies it before the program starts (exec helper): %w", what, err)
+	}
+	l.Path, l.Argv = cmd.Path, cmd.Args
+	if a := cmd.SysProcAttr; a != nil && a.Credential != nil {
+		l.Cred, a.Credential = a.Credential, nil
+	}
+	// argv[0] "hsu", not the path: a binary that dispatches on its name
+	// (the testscript test binary doubling as hsu) must run hsu's main.
+	cmd.Path, cmd.Args = exe, l.args("hsu")
 	return nil
 }
 

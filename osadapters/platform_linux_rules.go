@@ -2,13 +2,15 @@ package osadapters
 
 import "github.com/hsu-run/hsu/config"
 
-// checkLinux: the Linux adapter enforces memory (cgroup), fds (rlimit),
-// cpu and pids by sampling /proc.
+// checkLinux lists what the Linux adapter cannot do. It enforces memory
+// (memory.max, OOM reported) and pids (pids.max) with cgroups where it may
+// create them, fds with prlimit, and every policy but throttle on its own
+// samples of /proc.
 func checkLinux(cfg *config.Config, report func(path, msg string)) {
 	checkCommon(cfg, report)
 	for _, name := range cfg.Order {
-		if r := cfg.Workers[name].Resources; r.Pids != nil {
-			report("workers."+name+".resources.pids", "process limits are not enforced by this build yet")
+		if p := cfg.Workers[name].Resources.Pids; p != nil && p.Policy == config.ResThrottle {
+			report("workers."+name+".resources.pids.policy", "throttle is not a pids policy on Linux: pids.max already refuses forks beyond max whatever the policy; use log, alert, restart, graceful_shutdown or immediate_kill")
 		}
 	}
 }

@@ -213,19 +213,7 @@ func prepareExec(cmd *exec.Cmd, spec *config.Worker) error {
 	if spec.Resources.FDs == nil {
 		return nil
 	}
-	exe, err := os.Executable()
-	if err == nil {
-		_, err = os.Stat(exe) // replaced or removed since hsu started?
-	}
-	if err != nil {
-		return fmt.Errorf("fds limit: the hsu binary, which applies it before the program starts (exec helper): %w", err)
-	}
-	l := execLimits{NoFile: uint64(spec.Resources.FDs.Max), Path: cmd.Path, Argv: cmd.Args}
-	if a := cmd.SysProcAttr; a != nil && a.Credential != nil {
-		l.Cred, a.Credential = a.Credential, nil
-	}
-	cmd.Path, cmd.Args = exe, l.args(exe)
-	return nil
+	return wrapExec(cmd, execLimits{NoFile: uint64(spec.Resources.FDs.Max)}, "fds limit")
 }
 
 // applyLimits: the exec helper has applied them (prepareExec); a failure
@@ -237,14 +225,14 @@ type cgroups struct{ noClone3 bool }
 
 func openCgroups(string) *cgroups { return nil }
 
-func (*cgroups) prepare(engine.Handle, *syscall.SysProcAttr) (func(), error) { return func() {}, nil }
-func (*cgroups) procs(engine.Handle) []int                                   { return nil }
-func (*cgroups) empty(engine.Handle) bool                                    { return true }
-func (*cgroups) kill(engine.Handle)                                          {}
-func (*cgroups) oomKilled(engine.Handle) bool                                { return false }
-func (*cgroups) remove(engine.Handle)                                        {}
-func (*cgroups) setMemoryMax(engine.Handle, *config.Worker) error            { return nil }
-func (*cgroups) limitMemory(engine.Handle, *config.Worker, int) error        { return nil }
-func (*cgroups) afterStart(engine.Handle, *config.Worker, int) error         { return nil }
+func (*cgroups) prepare(engine.Handle, *syscall.SysProcAttr) (func(), error)   { return func() {}, nil }
+func (*cgroups) procs(engine.Handle) []int                                     { return nil }
+func (*cgroups) empty(engine.Handle) bool                                      { return true }
+func (*cgroups) kill(engine.Handle)                                            {}
+func (*cgroups) oomKilled(engine.Handle) bool                                  { return false }
+func (*cgroups) remove(engine.Handle)                                          {}
+func (*cgroups) setLimits(engine.Handle, *config.Worker) error                 { return nil }
+func (*cgroups) afterStart(engine.Handle, *config.Worker, int) error           { return nil }
+func (*cgroups) joinBeforeExec(engine.Handle, *config.Worker, *exec.Cmd) error { return nil }
 
 func startFallback(*exec.Cmd, error) *exec.Cmd { return nil }

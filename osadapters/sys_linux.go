@@ -215,8 +215,15 @@ func (u *Unix) Sample(h engine.Handle, p Proc) (engine.Usage, error) {
 			rss, _ := strconv.ParseInt(f[1], 10, 64)
 			us.Memory += rss * int64(os.Getpagesize())
 		}
-		ticks += cpuTicks(pid)
-		us.Pids++
+		// utime, stime (fields 14, 15) and num_threads (field 20): pids
+		// limits count threads, as the pids controller does.
+		if st := statFields(strconv.Itoa(pid)); len(st) > 17 {
+			ut, _ := strconv.ParseInt(st[11], 10, 64)
+			sy, _ := strconv.ParseInt(st[12], 10, 64)
+			n, _ := strconv.Atoi(st[17])
+			ticks += ut + sy
+			us.Pids += n
+		}
 	}
 	// CPU is the average since the previous sample of this instance.
 	now := time.Now()
@@ -233,17 +240,6 @@ func (u *Unix) Sample(h engine.Handle, p Proc) (engine.Usage, error) {
 type cpuSample struct {
 	ticks int64
 	at    time.Time
-}
-
-// cpuTicks is utime+stime of pid (fields 14 and 15 of /proc/PID/stat).
-func cpuTicks(pid int) int64 {
-	f := statFields(strconv.Itoa(pid))
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return ut + st
 }
 
 // prepareExec: Linux sets rlimits from outside (prlimit), nothing to wrap.
@@ -356,18 +352,21 @@ func ownsSocket(pid int, inodes map[string]bool) bool {
 // (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid systems), so a
 // grandchild that called setsid is still found and killed (cgroup.kill).
 //
-// Memory limits use the cgroup2 memory controller where the tree has it
-// (memory.max, OOM counted in memory.events), else the cgroup v1 memory
-// hierarchy of hybrid systems (memory.limit_in_bytes, OOM counted in
-// memory.oom_control).
+// Kernel limits use a controller of the cgroup2 tree where it has one
+// (memory.max, pids.max, set before the instance starts in its cgroup),
+// else the cgroup v1 hierarchy of hybrid systems (an instance cgroup per
+// controller that the process joins right after its start).
 type cgroups struct {
 	// noClone3: the kernel cannot start a process in a cgroup (< 5.7);
 	// instances join theirs right after the start instead.
 	noClone3 bool
-	root     string // cgroup2 dir holding one cgroup per instance
-	memV2    bool   // the cgroup2 tree has the memory controller enabled for root
-	memV1    string // cgroup v1 memory dir holding one cgroup per instance, or ""
+	root     string            // cgroup2 dir holding one cgroup per instance
+	v2       map[string]bool   // controllers enabled for the instance cgroups
+	v1       map[string]string // controller -> cgroup v1 dir holding one cgroup per instance
 }
+
+// limitControllers are the controllers hsu sets kernel limits with.
+var limitControllers = []string{"memory", "pids"}
 
 // Each state dir gets its own subtree (hsu/<hash of the state dir>), so
 // two hsu processes never share an instance's cgroup.
@@ -390,18 +389,28 @@ func openCgroups(stateDir string) *cgroups {
 			continue
 		}
 		os.Remove(probe)
-		c := &cgroups{root: root}
-		if b, err := os.ReadFile(filepath.Join(base, "cgroup.controllers")); err == nil && hasWord(string(b), "memory") {
-			os.WriteFile(filepath.Join(base, "cgroup.subtree_control"), []byte("+memory"), 0)
-			if err := os.WriteFile(filepath.Join(root, "cgroup.subtree_control"), []byte("+memory"), 0); err == nil {
-				c.memV2 = true
+		c := &cgroups{root: root, v2: map[string]bool{}, v1: map[string]string{}}
+		avail, _ := os.ReadFile(filepath.Join(base, "cgroup.controllers"))
+		for _, ctrl := range limitControllers {
+			if hasWord(string(avail), ctrl) {
+				// Enabled level by level down to the instances' parent.
+				ok := true
+				for _, dir := range []string{base, filepath.Join(base, "hsu"), root} {
+					if os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+"+ctrl), 0) != nil {
+						ok = false
+					}
+				}
+				if ok {
+					c.v2[ctrl] = true
+					continue
+				}
 			}
-		}
-		var v1st unix.Statfs_t
-		if !c.memV2 && unix.Statfs("/sys/fs/cgroup/memory", &v1st) == nil && v1st.Type == unix.CGROUP_SUPER_MAGIC {
-			v1 := filepath.Join("/sys/fs/cgroup/memory/hsu", sub)
-			if err := os.MkdirAll(v1, 0o755); err == nil {
-				c.memV1 = v1
+			var v1st unix.Statfs_t
+			mount := filepath.Join("/sys/fs/cgroup", ctrl)
+			if unix.Statfs(mount, &v1st) == nil && v1st.Type == unix.CGROUP_SUPER_MAGIC {
+				if dir := filepath.Join(mount, "hsu", sub); os.MkdirAll(dir, 0o755) == nil {
+					c.v1[ctrl] = dir
+				}
 			}
 		}
 		return c
@@ -418,14 +427,23 @@ func hasWord(s, w string) bool {
 	return false
 }
 
-// memoryLimit is the kernel limit an instance gets: memory.max for the
-// immediate_kill policy (a hard limit: the OOM killer acts), 0 for none.
-func memoryLimit(spec *config.Worker) int64 {
+// kernelLimits are the files an instance's limits go to, per controller:
+// memory.max for the immediate_kill policy (a hard limit: the OOM killer
+// acts), pids.max whatever the policy (the kernel refuses more forks).
+func kernelLimits(spec *config.Worker) map[string][][2]string {
+	out := map[string][][2]string{}
 	if m := spec.Resources.Memory; m != nil && m.Max > 0 && m.Policy == config.ResImmediateKill {
-		return int64(m.Max)
+		v := strconv.FormatInt(int64(m.Max), 10)
+		out["memory"] = [][2]string{{"memory.max", v}, {"memory.swap.max", "0"}}
 	}
-	return 0
+	if p := spec.Resources.Pids; p != nil && p.Max > 0 {
+		out["pids"] = [][2]string{{"pids.max", strconv.Itoa(p.Max)}}
+	}
+	return out
 }
+
+// v1Names maps cgroup2 limit files to their cgroup v1 names.
+var v1Names = map[string]string{"memory.max": "memory.limit_in_bytes", "memory.swap.max": "", "pids.max": "pids.max"}
 
 // startFallback returns a copy of cmd to start outside its cgroup when
 // its start failed because the kernel (< 5.7) has no clone3 with
@@ -442,37 +460,49 @@ func startFallback(cmd *exec.Cmd, err error) *exec.Cmd {
 		Stdout: cmd.Stdout, Stderr: cmd.Stderr, ExtraFiles: cmd.ExtraFiles, SysProcAttr: &attr}
 }
 
-// afterStart moves a just-started process into its cgroups where it could
-// not start in them: the cgroup2 one on kernels without clone3 into a
-// cgroup, and the cgroup v1 memory one of hybrid systems.
-func (c *cgroups) afterStart(h engine.Handle, spec *config.Worker, pid int) error {
+// afterStart moves a just-started process into its cgroup2 cgroup on
+// kernels without clone3 into a cgroup (its cgroup v1 ones it joined
+// itself, before its exec: joinBeforeExec).
+func (c *cgroups) afterStart(h engine.Handle, _ *config.Worker, pid int) error {
 	if c.noClone3 {
 		if err := os.WriteFile(filepath.Join(c.dir(h), "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
 			return fmt.Errorf("cgroup %s: %w", c.dir(h), err)
 		}
 	}
-	return c.limitMemory(h, spec, pid)
+	return nil
 }
 
-// limitMemory puts a just-started process into its cgroup v1 memory
-// cgroup (cgroup2 limits are set before the start, in prepare).
-func (c *cgroups) limitMemory(h engine.Handle, spec *config.Worker, pid int) error {
-	limit := memoryLimit(spec)
-	if limit == 0 || c.memV2 || c.memV1 == "" {
+// joinBeforeExec sets the instance's limits that only cgroup v1 can hold
+// here (hybrid systems) and makes the instance join those cgroups before
+// its program runs, through the exec helper: moved from outside after
+// the start, a shell that forks at once had its children escape the limit.
+func (c *cgroups) joinBeforeExec(h engine.Handle, spec *config.Worker, cmd *exec.Cmd) error {
+	var joins []string
+	for _, ctrl := range limitControllers {
+		files := kernelLimits(spec)[ctrl]
+		if len(files) == 0 || c.v2[ctrl] || c.v1[ctrl] == "" {
+			continue
+		}
+		dir := filepath.Join(c.v1[ctrl], instKey(h))
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%s cgroup: %w", ctrl, err)
+		}
+		for _, f := range files {
+			if name := v1Names[f[0]]; name != "" {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(f[1]), 0); err != nil {
+					return fmt.Errorf("%s %s: %w", name, f[1], err)
+				}
+			}
+		}
+		if ctrl == "memory" { // no swap escape, where swap is accounted
+			os.WriteFile(filepath.Join(dir, "memory.memsw.limit_in_bytes"), []byte(files[0][1]), 0)
+		}
+		joins = append(joins, filepath.Join(dir, "cgroup.procs"))
+	}
+	if len(joins) == 0 {
 		return nil
 	}
-	dir := filepath.Join(c.memV1, instKey(h))
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("memory cgroup: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), []byte(strconv.FormatInt(limit, 10)), 0); err != nil {
-		return fmt.Errorf("memory.limit_in_bytes: %w", err)
-	}
-	os.WriteFile(filepath.Join(dir, "memory.memsw.limit_in_bytes"), []byte(strconv.FormatInt(limit, 10)), 0) // no swap escape, where accounted
-	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
-		return fmt.Errorf("memory cgroup: %w", err)
-	}
-	return nil
+	return wrapExec(cmd, execLimits{Join: joins}, "cgroup v1 limits")
 }
 
 func (c *cgroups) dir(h engine.Handle) string { return filepath.Join(c.root, instKey(h)) }
@@ -499,16 +529,19 @@ func (c *cgroups) prepare(h engine.Handle, attr *syscall.SysProcAttr) (func(), e
 	return func() { unix.Close(fd) }, nil
 }
 
-// setMemoryMax writes the cgroup2 limit before the instance starts in it.
-func (c *cgroups) setMemoryMax(h engine.Handle, spec *config.Worker) error {
-	limit := memoryLimit(spec)
-	if limit == 0 || !c.memV2 {
-		return nil
+// setLimits writes the cgroup2 limits before the instance starts in it.
+func (c *cgroups) setLimits(h engine.Handle, spec *config.Worker) error {
+	for _, ctrl := range limitControllers {
+		if !c.v2[ctrl] {
+			continue
+		}
+		for i, f := range kernelLimits(spec)[ctrl] {
+			err := os.WriteFile(filepath.Join(c.dir(h), f[0]), []byte(f[1]), 0)
+			if err != nil && i == 0 { // the others (swap) are refinements the kernel may lack
+				return fmt.Errorf("%s %s: %w", f[0], f[1], err)
+			}
+		}
 	}
-	if err := os.WriteFile(filepath.Join(c.dir(h), "memory.max"), []byte(strconv.FormatInt(limit, 10)), 0); err != nil {
-		return fmt.Errorf("memory.max: %w", err)
-	}
-	os.WriteFile(filepath.Join(c.dir(h), "memory.swap.max"), []byte("0"), 0)
 	return nil
 }
 
@@ -543,8 +576,8 @@ func (c *cgroups) kill(h engine.Handle) {
 // instance (memory.events on cgroup2, memory.oom_control on v1).
 func (c *cgroups) oomKilled(h engine.Handle) bool {
 	files := []string{filepath.Join(c.dir(h), "memory.events")}
-	if c.memV1 != "" {
-		files = append(files, filepath.Join(c.memV1, instKey(h), "memory.oom_control"))
+	if c.v1["memory"] != "" {
+		files = append(files, filepath.Join(c.v1["memory"], instKey(h), "memory.oom_control"))
 	}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
@@ -563,8 +596,10 @@ func (c *cgroups) oomKilled(h engine.Handle) bool {
 // remove deletes the instance's cgroups once they are empty.
 func (c *cgroups) remove(h engine.Handle) {
 	dirs := []string{c.dir(h)}
-	if c.memV1 != "" {
-		dirs = append(dirs, filepath.Join(c.memV1, instKey(h)))
+	for _, ctrl := range limitControllers {
+		if c.v1[ctrl] != "" {
+			dirs = append(dirs, filepath.Join(c.v1[ctrl], instKey(h)))
+		}
 	}
 	for _, dir := range dirs {
 		for i := 0; i < 100; i++ {

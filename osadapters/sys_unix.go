@@ -112,7 +112,11 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 			return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
 		}
 		defer cgDone()
-		if err := u.cg.setMemoryMax(h, spec); err != nil {
+		if err := u.cg.setLimits(h, spec); err != nil {
+			u.cg.remove(h)
+			return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
+		}
+		if err := u.cg.joinBeforeExec(h, spec, cmd); err != nil {
 			u.cg.remove(h)
 			return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
 		}

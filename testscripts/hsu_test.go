@@ -12,6 +12,7 @@ import (
 
 	"github.com/hsu-run/hsu/internal/cli"
 	"github.com/hsu-run/hsu/internal/simcli"
+	"github.com/hsu-run/hsu/osadapters"
 )
 
 // TestMain makes this test binary double as the hsu and hsu-sim programs:
@@ -20,7 +21,7 @@ import (
 // without a separate build step.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"hsu":     func() { os.Exit(cli.Run(os.Args[1:], os.Stdout, os.Stderr)) },
+		"hsu":     func() { osadapters.RunExecHelper(); os.Exit(cli.Run(os.Args[1:], os.Stdout, os.Stderr)) },
 		"hsu-sim": func() { os.Exit(simcli.Run(os.Args[1:], os.Stdout, os.Stderr)) },
 	})
 }
