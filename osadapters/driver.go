@@ -365,7 +365,15 @@ func (d *Driver) do(a *engine.Action) {
 			d.post(engine.Event{Kind: engine.EvSample, H: h, Usage: u})
 		}()
 	case engine.ActThrottle:
-		d.post(engine.Event{Kind: engine.EvDone, H: a.H, Done: a.Kind, Err: "throttling is not implemented on this platform yet"})
+		// Throttles are kernel limits set at the start (a CPU quota, a job
+		// rate cap): the action only asks whether one is in force.
+		err := fmt.Errorf("%s throttling is not implemented on this platform", a.Resource)
+		if t, ok := d.sys.(interface {
+			Throttling(engine.Handle, string) error
+		}); ok {
+			err = t.Throttling(a.H, a.Resource)
+		}
+		d.post(engine.Event{Kind: engine.EvDone, H: a.H, Done: a.Kind, Err: errString(err)})
 	case engine.ActVerify:
 		p, ok := d.recovered[a.H]
 		delete(d.recovered, a.H)

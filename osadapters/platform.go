@@ -29,8 +29,9 @@ func (p Platform) Check(cfg *config.Config, report func(path, msg string)) {
 	}
 }
 
-// checkCommon reports what no platform enforces yet.
-func checkCommon(cfg *config.Config, report func(path, msg string)) {
+// checkCommon reports what no platform enforces yet; cpuThrottle: the
+// platform has a CPU quota for the throttle policy.
+func checkCommon(cfg *config.Config, report func(path, msg string), cpuThrottle bool) {
 	for _, name := range cfg.Order {
 		r := cfg.Workers[name].Resources
 		path := "workers." + name
@@ -40,7 +41,7 @@ func checkCommon(cfg *config.Config, report func(path, msg string)) {
 		if r.Memory != nil && r.Memory.Policy == config.ResThrottle {
 			report(path+".resources.memory.policy", "throttle (memory.high) is not implemented by this build yet")
 		}
-		if r.CPU != nil && r.CPU.Policy == config.ResThrottle {
+		if r.CPU != nil && r.CPU.Policy == config.ResThrottle && !cpuThrottle {
 			report(path+".resources.cpu.policy", "throttle (CPU quota) is not implemented by this build yet; use log, alert, restart, graceful_shutdown or immediate_kill")
 		}
 	}

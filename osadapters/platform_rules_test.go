@@ -71,7 +71,7 @@ func TestPlatformWindows(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := "version: 1\nworkers:\n  w:" + tt.worker + "\n"
-			got := windowsReports(t, src)
+			got := platformReports(t, "windows", src)
 			paths := make([]string, len(got))
 			for i, e := range got {
 				paths[i] = e.Path
@@ -88,9 +88,9 @@ func TestPlatformWindows(t *testing.T) {
 	}
 }
 
-// windowsReports loads src, valid on its own, with the Windows rules and
+// platformReports loads src, valid on its own, with the rules of goos and
 // returns what they reported.
-func windowsReports(t *testing.T, src string) []config.Error {
+func platformReports(t *testing.T, goos, src string) []config.Error {
 	t.Helper()
 	opts := config.Options{ // off the disk and out of the environment
 		ReadFile:  func(name string) ([]byte, error) { return nil, errors.New("no files in this test: " + name) },
@@ -100,7 +100,7 @@ func windowsReports(t *testing.T, src string) []config.Error {
 	if _, err := config.Parse("/cfg/hsu.yaml", []byte(src), opts); err != nil {
 		t.Fatalf("config invalid before any platform check:\n%s\n%v", src, err)
 	}
-	opts.Platform = Platform{GOOS: "windows"}
+	opts.Platform = Platform{GOOS: goos}
 	_, err := config.Parse("/cfg/hsu.yaml", []byte(src), opts)
 	var l *config.ErrorList
 	if err != nil && !errors.As(err, &l) {
@@ -110,4 +110,41 @@ func windowsReports(t *testing.T, src string) []config.Error {
 		return nil
 	}
 	return l.Errs
+}
+
+// TestPlatformLinux checks what `hsu validate` reports for Linux.
+func TestPlatformLinux(t *testing.T) {
+	tests := []struct {
+		name   string
+		worker string
+		want   []string
+	}{
+		{"kernel limits and sampled policies", `
+    command: [api]
+    user: nobody
+    resources:
+      memory: {max: 512Mi}
+      cpu: {max: 1.5}
+      pids: {max: 64, policy: immediate_kill}
+      fds: {max: 4096}`, nil},
+		{"throttles without a kernel mechanism, io", `
+    command: [api]
+    resources:
+      memory: {max: 1Gi, policy: throttle}
+      pids: {max: 10, policy: throttle}
+      io: {read_bps: 10Mi}`, []string{"workers.w.resources.io", "workers.w.resources.memory.policy", "workers.w.resources.pids.policy"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := platformReports(t, "linux", "version: 1\nworkers:\n  w:"+tt.worker+"\n")
+			paths := make([]string, len(got))
+			for i, e := range got {
+				paths[i] = e.Path
+			}
+			slices.Sort(paths)
+			if !slices.Equal(paths, tt.want) {
+				t.Errorf("reported %q\nwant %q\nerrors: %v", paths, tt.want, got)
+			}
+		})
+	}
 }

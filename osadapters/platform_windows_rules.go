@@ -1,10 +1,6 @@
 package osadapters
 
-import (
-	"strings"
-
-	"github.com/hsu-run/hsu/config"
-)
+import "github.com/hsu-run/hsu/config"
 
 // checkWindows lists what the Windows adapter (sys_windows.go) cannot do.
 // It has a Job Object per managed instance (kill-on-close, memory,
@@ -13,15 +9,10 @@ import (
 // line, listening port) for unmanaged workers, and memory, cpu and pids
 // policies on hsu's own samples.
 func checkWindows(cfg *config.Config, report func(path, msg string)) {
-	checkCommon(cfg, func(path, msg string) {
-		// cpu throttle is the one common rejection Windows lifts: a Job
-		// Object's hard CPU rate cap is the OS quota the policy asks for
-		// (unmanaged workers, which have no job, are rejected below).
-		if strings.HasSuffix(path, ".resources.cpu.policy") && strings.HasPrefix(msg, "throttle (CPU quota)") {
-			return
-		}
-		report(path, msg)
-	})
+	// cpu throttle: a Job Object's hard CPU rate cap is the OS quota the
+	// policy asks for (unmanaged workers, which have no job, are rejected
+	// below).
+	checkCommon(cfg, report, true)
 	for _, name := range cfg.Order {
 		w := cfg.Workers[name]
 		path := "workers." + name

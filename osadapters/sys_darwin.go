@@ -233,6 +233,7 @@ func (*cgroups) oomKilled(engine.Handle) bool                                  {
 func (*cgroups) remove(engine.Handle)                                          {}
 func (*cgroups) setLimits(engine.Handle, *config.Worker) error                 { return nil }
 func (*cgroups) afterStart(engine.Handle, *config.Worker, int) error           { return nil }
+func (*cgroups) checkLimits(*config.Worker) error                              { return nil }
 func (*cgroups) joinBeforeExec(engine.Handle, *config.Worker, *exec.Cmd) error { return nil }
 
 func startFallback(*exec.Cmd, error) *exec.Cmd { return nil }

@@ -242,6 +242,16 @@ type cpuSample struct {
 	at    time.Time
 }
 
+// Throttling reports whether the kernel throttles an instance's resource
+// (the engine's ActThrottle): a cpu throttle is the instance's CFS quota,
+// in force since its start.
+func (u *Unix) Throttling(_ engine.Handle, resource string) error {
+	if resource == "cpu" && u.cg != nil && (u.cg.v2["cpu"] || u.cg.v1["cpu"] != "") {
+		return nil
+	}
+	return fmt.Errorf("%s throttling is not enforced here", resource)
+}
+
 // prepareExec: Linux sets rlimits from outside (prlimit), nothing to wrap.
 func prepareExec(*exec.Cmd, *config.Worker) error { return nil }
 
@@ -366,7 +376,7 @@ type cgroups struct {
 }
 
 // limitControllers are the controllers hsu sets kernel limits with.
-var limitControllers = []string{"memory", "pids"}
+var limitControllers = []string{"memory", "pids", "cpu"}
 
 // Each state dir gets its own subtree (hsu/<hash of the state dir>), so
 // two hsu processes never share an instance's cgroup.
@@ -427,23 +437,67 @@ func hasWord(s, w string) bool {
 	return false
 }
 
-// kernelLimits are the files an instance's limits go to, per controller:
-// memory.max for the immediate_kill policy (a hard limit: the OOM killer
-// acts), pids.max whatever the policy (the kernel refuses more forks).
-func kernelLimits(spec *config.Worker) map[string][][2]string {
-	out := map[string][][2]string{}
-	if m := spec.Resources.Memory; m != nil && m.Max > 0 && m.Policy == config.ResImmediateKill {
+// limitFile is one value written into an instance's cgroup; an optional
+// one refines a limit on kernels that have the file (swap accounting).
+type limitFile struct {
+	name, value string
+	optional    bool
+}
+
+// limitFiles are the files of one controller's limit, in cgroup2 and in
+// cgroup v1.
+type limitFiles struct{ v2, v1 []limitFile }
+
+// cfsPeriod is the CPU quota period (100 ms, the kernel's default).
+const cfsPeriod = 100000
+
+// kernelLimits are the limits the kernel enforces for an instance, per
+// controller: memory for the immediate_kill policy (a hard limit: the OOM
+// killer acts), pids whatever the policy (the kernel refuses more forks),
+// cpu for the throttle policy (a CFS quota: never kills).
+func kernelLimits(spec *config.Worker) map[string]limitFiles {
+	out := map[string]limitFiles{}
+	r := spec.Resources
+	if m := r.Memory; m != nil && m.Max > 0 && m.Policy == config.ResImmediateKill {
 		v := strconv.FormatInt(int64(m.Max), 10)
-		out["memory"] = [][2]string{{"memory.max", v}, {"memory.swap.max", "0"}}
+		out["memory"] = limitFiles{
+			v2: []limitFile{{"memory.max", v, false}, {"memory.swap.max", "0", true}},
+			v1: []limitFile{{"memory.limit_in_bytes", v, false}, {"memory.memsw.limit_in_bytes", v, true}},
+		}
 	}
-	if p := spec.Resources.Pids; p != nil && p.Max > 0 {
-		out["pids"] = [][2]string{{"pids.max", strconv.Itoa(p.Max)}}
+	if p := r.Pids; p != nil && p.Max > 0 {
+		v := strconv.Itoa(p.Max)
+		out["pids"] = limitFiles{v2: []limitFile{{"pids.max", v, false}}, v1: []limitFile{{"pids.max", v, false}}}
+	}
+	if c := r.CPU; c != nil && c.Max > 0 && c.Policy == config.ResThrottle {
+		quota := max(int64(float64(c.Max)*cfsPeriod), 1000) // the kernel's minimum is 1 ms
+		out["cpu"] = limitFiles{
+			v2: []limitFile{{"cpu.max", fmt.Sprintf("%d %d", quota, cfsPeriod), false}},
+			v1: []limitFile{{"cpu.cfs_period_us", strconv.Itoa(cfsPeriod), false}, {"cpu.cfs_quota_us", strconv.FormatInt(quota, 10), false}},
+		}
 	}
 	return out
 }
 
-// v1Names maps cgroup2 limit files to their cgroup v1 names.
-var v1Names = map[string]string{"memory.max": "memory.limit_in_bytes", "memory.swap.max": "", "pids.max": "pids.max"}
+// writeLimits writes one controller's limit files into dir.
+func writeLimits(dir string, files []limitFile) error {
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(dir, f.name), []byte(f.value), 0); err != nil && !f.optional {
+			return fmt.Errorf("%s %s: %w", f.name, f.value, err)
+		}
+	}
+	return nil
+}
+
+// checkLimits fails a start whose limits no cgroup here can enforce and
+// that have no sampled fallback: a cpu throttle is a kernel quota or
+// nothing (memory and pids limits fall back to hsu's sampled policy).
+func (c *cgroups) checkLimits(spec *config.Worker) error {
+	if _, ok := kernelLimits(spec)["cpu"]; ok && (c == nil || (!c.v2["cpu"] && c.v1["cpu"] == "")) {
+		return fmt.Errorf("resources.cpu policy throttle needs a cpu cgroup, and hsu has none here (run it as root, or delegate a cgroup2 subtree with the cpu controller; or use policy log, alert, restart, graceful_shutdown or immediate_kill): %w", unix.EPERM)
+	}
+	return nil
+}
 
 // startFallback returns a copy of cmd to start outside its cgroup when
 // its start failed because the kernel (< 5.7) has no clone3 with
@@ -478,24 +532,18 @@ func (c *cgroups) afterStart(h engine.Handle, _ *config.Worker, pid int) error {
 // the start, a shell that forks at once had its children escape the limit.
 func (c *cgroups) joinBeforeExec(h engine.Handle, spec *config.Worker, cmd *exec.Cmd) error {
 	var joins []string
+	limits := kernelLimits(spec)
 	for _, ctrl := range limitControllers {
-		files := kernelLimits(spec)[ctrl]
-		if len(files) == 0 || c.v2[ctrl] || c.v1[ctrl] == "" {
+		l, ok := limits[ctrl]
+		if !ok || c.v2[ctrl] || c.v1[ctrl] == "" {
 			continue
 		}
 		dir := filepath.Join(c.v1[ctrl], instKey(h))
 		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("%s cgroup: %w", ctrl, err)
 		}
-		for _, f := range files {
-			if name := v1Names[f[0]]; name != "" {
-				if err := os.WriteFile(filepath.Join(dir, name), []byte(f[1]), 0); err != nil {
-					return fmt.Errorf("%s %s: %w", name, f[1], err)
-				}
-			}
-		}
-		if ctrl == "memory" { // no swap escape, where swap is accounted
-			os.WriteFile(filepath.Join(dir, "memory.memsw.limit_in_bytes"), []byte(files[0][1]), 0)
+		if err := writeLimits(dir, l.v1); err != nil {
+			return err
 		}
 		joins = append(joins, filepath.Join(dir, "cgroup.procs"))
 	}
@@ -531,14 +579,11 @@ func (c *cgroups) prepare(h engine.Handle, attr *syscall.SysProcAttr) (func(), e
 
 // setLimits writes the cgroup2 limits before the instance starts in it.
 func (c *cgroups) setLimits(h engine.Handle, spec *config.Worker) error {
+	limits := kernelLimits(spec)
 	for _, ctrl := range limitControllers {
-		if !c.v2[ctrl] {
-			continue
-		}
-		for i, f := range kernelLimits(spec)[ctrl] {
-			err := os.WriteFile(filepath.Join(c.dir(h), f[0]), []byte(f[1]), 0)
-			if err != nil && i == 0 { // the others (swap) are refinements the kernel may lack
-				return fmt.Errorf("%s %s: %w", f[0], f[1], err)
+		if l, ok := limits[ctrl]; ok && c.v2[ctrl] {
+			if err := writeLimits(c.dir(h), l.v2); err != nil {
+				return err
 			}
 		}
 	}

@@ -105,6 +105,9 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 	if err := prepareExec(cmd, spec); err != nil {
 		return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
 	}
+	if err := u.cg.checkLimits(spec); err != nil {
+		return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
+	}
 	var cgDone func()
 	if u.cg != nil {
 		cgDone, err = u.cg.prepare(h, cmd.SysProcAttr)

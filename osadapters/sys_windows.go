@@ -695,3 +695,13 @@ func (w *Windows) BootID() string {
 	}
 	return fmt.Sprintf("windows-%d", t.BootTime/1e7) // seconds
 }
+
+// Throttling reports whether Windows throttles an instance's resource
+// (the engine's ActThrottle): a cpu throttle is its job's CPU rate cap,
+// set at the start.
+func (w *Windows) Throttling(_ engine.Handle, resource string) error {
+	if resource == "cpu" {
+		return nil
+	}
+	return fmt.Errorf("%s throttling is not enforced on Windows", resource)
+}

@@ -79,6 +79,7 @@ func TestRun(t *testing.T) {
 			"sighsu":     cmdSigHsu,
 			"zombies":    cmdZombies,
 			"samestates": cmdSameStates,
+			"cpuusage":   cmdCPUUsage,
 		},
 	})
 }
@@ -356,5 +357,50 @@ func killUnder(dir string) {
 		if cwd, err := os.Readlink("/proc/" + e.Name() + "/cwd"); err == nil && strings.HasPrefix(cwd, dir) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
+	}
+}
+
+// cmdCPUUsage: cpuusage WORKER DURATION MAXCORES — the worker's processes
+// used at most MAXCORES cores (utime+stime from /proc) over DURATION
+// (with !, more than that).
+func cmdCPUUsage(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: cpuusage WORKER DURATION MAXCORES")
+	}
+	d, err := time.ParseDuration(args[1])
+	if err != nil {
+		ts.Fatalf("cpuusage: bad duration %q", args[1])
+	}
+	limit, err := strconv.ParseFloat(args[2], 64)
+	if err != nil {
+		ts.Fatalf("cpuusage: bad core count %q", args[2])
+	}
+	dir := ts.Getenv("WORK")
+	ticks := func(pids []int) int64 {
+		var sum int64
+		for _, pid := range pids {
+			b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+			if err != nil {
+				continue
+			}
+			f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+			if len(f) > 12 {
+				ut, _ := strconv.ParseInt(f[11], 10, 64)
+				st, _ := strconv.ParseInt(f[12], 10, 64)
+				sum += ut + st
+			}
+		}
+		return sum
+	}
+	pids := workerPIDs(dir, args[0])
+	if len(pids) == 0 {
+		ts.Fatalf("cpuusage: no process of %s", args[0])
+	}
+	t0, start := ticks(pids), time.Now()
+	time.Sleep(d) // the measurement window, not synchronisation
+	used := float64(ticks(pids)-t0) / 100 / time.Since(start).Seconds() // USER_HZ = 100
+	ts.Logf("%s used %.2f cores", args[0], used)
+	if (used > limit) != neg {
+		ts.Fatalf("cpuusage: %s used %.2f cores, limit %.2f", args[0], used, limit)
 	}
 }
