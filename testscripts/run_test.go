@@ -397,7 +397,7 @@ func cmdCPUUsage(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("cpuusage: no process of %s", args[0])
 	}
 	t0, start := ticks(pids), time.Now()
-	time.Sleep(d) // the measurement window, not synchronisation
+	time.Sleep(d)                                                       // the measurement window, not synchronisation
 	used := float64(ticks(pids)-t0) / 100 / time.Since(start).Seconds() // USER_HZ = 100
 	ts.Logf("%s used %.2f cores", args[0], used)
 	if (used > limit) != neg {
