@@ -11,3 +11,6 @@ func (u *Unix) drain(h instHandle, logs LogSink, files ...*os.File) (done chan s
 
 // onExit: fallback waits for the exit itself (in a goroutine).
 func onExit(_ int, _, fallback func()) { go fallback() }
+
+// onGone: fallback waits for the exit itself; the status is unknown.
+func onGone(_ Proc, _ func() bool, _ func(*ExitStatus), fallback func()) { go fallback() }

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strconv"
 	"sync"
+	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -85,9 +88,44 @@ func fifoReader(fd int, w io.Writer) func(uint32) bool {
 // Without pidfds (kernel < 5.10) fallback runs in a goroutine instead and
 // must do its own waiting.
 func onExit(pid int, fn, fallback func()) {
+	watchPidfd(pid, nil, func(fd int) {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		fn()
+	}, fallback)
+}
+
+// onGone is onExit for a process hsu is not the parent of (adopted, or
+// re-adopted after an hsu restart): fn gets its exit status if it can be
+// known, else nil. same is checked once the pidfd is open (the PID may
+// have been reused just before): if it fails, fn(nil) runs at once.
+func onGone(p Proc, same func() bool, fn func(*ExitStatus), fallback func()) {
+	watchPidfd(p.PID, same, func(fd int) {
+		st := exitInfo(fd, p)
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		fn(st)
+	}, fallback)
+}
+
+// watchPidfd calls exited(pidfd) in a new goroutine once pid has exited;
+// exited owns the pidfd. A pidfd names one process for good, so a
+// process still the same (same) after the open is the one watched.
+func watchPidfd(pid int, same func() bool, exited func(fd int), fallback func()) {
 	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if errors.Is(err, unix.ESRCH) {
+		go exited(-1) // already gone
+		return
+	}
 	if err != nil {
 		go fallback()
+		return
+	}
+	if same != nil && !same() {
+		unix.Close(fd)
+		go exited(-1)
 		return
 	}
 	l, err := loop()
@@ -97,10 +135,42 @@ func onExit(pid int, fn, fallback func()) {
 			p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 			n, _ := unix.Poll(p, 0)
 			return n > 0
-		}, func() { unix.Close(fd); go fn() })
+		}, func() { go exited(fd) })
 	}
 	if err != nil {
 		unix.Close(fd)
 		go fallback()
 	}
+}
+
+// exitInfo finds the exit status of an exited non-child: from
+// /proc/PID/stat while it is a zombie its parent has not reaped yet
+// (field 52, exit_code; the start time proves the PID is still its), else
+// from its pidfd, where the kernel records it at the reap
+// (PIDFD_INFO_EXIT, Linux 6.15+), so that is asked again for a while.
+// nil: unknown.
+func exitInfo(fd int, p Proc) *ExitStatus {
+	if f := statFields(strconv.Itoa(p.PID)); len(f) > 49 && f[0] == "Z" && f[19] == strconv.FormatInt(p.StartTime, 10) {
+		if code, err := strconv.Atoi(f[49]); err == nil {
+			return waitStatus(unix.WaitStatus(code))
+		}
+	}
+	for i := 0; fd >= 0 && i < 50; i++ {
+		info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_EXIT}
+		if err := unix.IoctlPidfdInfo(fd, &info); err != nil {
+			return nil // kernel < 6.13: no PIDFD_GET_INFO
+		}
+		if info.Mask&unix.PIDFD_INFO_EXIT != 0 {
+			return waitStatus(unix.WaitStatus(info.Exit_code))
+		}
+		time.Sleep(2 * time.Millisecond) // the parent's reap is asynchronous
+	}
+	return nil
+}
+
+func waitStatus(ws unix.WaitStatus) *ExitStatus {
+	if ws.Signaled() {
+		return &ExitStatus{Code: -1, Signal: signalName(syscall.Signal(ws.Signal()))}
+	}
+	return &ExitStatus{Code: ws.ExitStatus()}
 }

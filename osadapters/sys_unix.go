@@ -277,7 +277,7 @@ func (u *Unix) Watch(h engine.Handle, p Proc, exited func(ExitStatus)) error {
 			f.Close()
 		}
 	}
-	finish := func() {
+	finish := func(st *ExitStatus) {
 		if p.Group {
 			u.killRest(h, p) // what is left of a managed instance's group
 		}
@@ -288,15 +288,15 @@ func (u *Unix) Watch(h engine.Handle, p Proc, exited func(ExitStatus)) error {
 		u.mu.Lock()
 		delete(u.watching, h)
 		u.mu.Unlock()
-		// Not our child: its exit status is lost (PIDFD_INFO_EXIT would
-		// tell on newer kernels); report it as unknown.
-		exited(ExitStatus{Code: -1, Signal: "UNKNOWN"})
+		if st == nil {
+			// Not our child, and the kernel did not keep its status
+			// (PIDFD_INFO_EXIT, Linux 6.15+): reported as unknown.
+			st = &ExitStatus{Code: -1, Signal: "UNKNOWN"}
+		}
+		exited(*st)
 	}
-	if !u.Verify(p) { // gone meanwhile (or its PID reused): nothing to watch
-		go finish()
-		return nil
-	}
-	onExit(p.PID, finish, func() { waitGone(p); finish() })
+	// Gone meanwhile (or its PID reused): finished at once.
+	onGone(p, func() bool { return u.Verify(p) }, finish, func() { waitGone(p); finish(nil) })
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -66,6 +67,8 @@ func TestRun(t *testing.T) {
 				return os.Geteuid() == 0, nil
 			case "cgroup2":
 				return cgroup2Writable(), nil
+			case "exitinfo":
+				return kernelKeepsExitInfo(), nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -82,6 +85,23 @@ func TestRun(t *testing.T) {
 			"cpuusage":   cmdCPUUsage,
 		},
 	})
+}
+
+// kernelKeepsExitInfo reports whether a pidfd tells its process's exit
+// status after the reap (PIDFD_INFO_EXIT, Linux 6.15+).
+func kernelKeepsExitInfo() bool {
+	cmd := exec.Command("true")
+	if cmd.Start() != nil {
+		return false
+	}
+	fd, err := unix.PidfdOpen(cmd.Process.Pid, 0)
+	cmd.Wait()
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_EXIT}
+	return unix.IoctlPidfdInfo(fd, &info) == nil && info.Mask&unix.PIDFD_INFO_EXIT != 0
 }
 
 func cgroup2Writable() bool {
