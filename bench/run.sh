@@ -13,7 +13,7 @@
 #   KEEP=1            keep the temp dir (configs, hsu logs, date files)
 #   STATE_BASE=DIR    put hsu's --state-dir (state file, FIFOs) under DIR
 #                     instead of the temp dir, e.g. /dev/shm to see what
-#                     the state file's fsync costs on this disk
+#                     this disk's file system costs
 #
 # Every process it starts carries HSU_BENCH_TAG=<temp dir> in its
 # environment; the exit trap SIGKILLs whatever still carries it. Every wait
