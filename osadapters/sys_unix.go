@@ -156,19 +156,22 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 		// A limit that cannot be applied is a failed start: the instance
 		// never runs without it.
 		syscall.Kill(-p.PID, syscall.SIGKILL)
-		waitLeader(cmd, func() { u.killRest(h, p) })
+		waitLeader(cmd.Process, func() { u.killRest(h, p) })
 		u.forget(p.PID)
 		outR.Close()
 		errR.Close()
 		u.cleanup(h)
 		return Proc{}, fmt.Errorf("start %s: %w", instKey(h), limitErr)
 	}
+	// Only the process is kept: the Cmd (its environment, arguments) is
+	// garbage from here on.
+	proc := cmd.Process
 	drained, stopDrain := u.drain(h, logs, outR, errR)
 	finish := func() {
 		// The leader is gone (still a zombie, so its group ID is not
 		// reused): kill whatever is left of its group and cgroup, so no
 		// grandchild survives and the FIFOs reach EOF.
-		st := waitLeader(cmd, func() { u.killRest(h, p) })
+		st := waitLeader(proc, func() { u.killRest(h, p) })
 		u.forget(p.PID)
 		waitDrained(drained, 5*time.Second, stopDrain)
 		st.OOM = st.OOM || (u.cg != nil && u.cg.oomKilled(h))

@@ -4,7 +4,7 @@ package osadapters
 
 import (
 	"errors"
-	"os/exec"
+	"os"
 	"sync"
 	"time"
 
@@ -153,12 +153,12 @@ func waitPIDExit(pid int, limit time.Duration) {
 // killing "the rest of the group" then can never hit an unrelated process.
 // The exit is seen without reaping by kqueue (NOTE_EXIT) and sysctl;
 // macOS has no waitid(WNOWAIT) in x/sys/unix.
-func waitLeader(cmd *exec.Cmd, beforeReap func()) ExitStatus {
-	reapFirst := !waitChildExit(cmd.Process.Pid)
+func waitLeader(proc *os.Process, beforeReap func()) ExitStatus {
+	reapFirst := !waitChildExit(proc.Pid)
 	if !reapFirst {
 		beforeReap()
 	}
-	ps, err := cmd.Process.Wait()
+	ps, err := proc.Wait()
 	if reapFirst {
 		// Nothing could tell the exit without reaping: the rest of the
 		// group is killed right after, as before kqueue.

@@ -5,7 +5,6 @@ package osadapters
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"syscall"
 	"unsafe"
 
@@ -20,9 +19,9 @@ import (
 // The wait parks a goroutine on a pidfd in Go's netpoller instead of
 // blocking an OS thread per instance in waitid (a hundred workers would
 // otherwise cost a hundred threads and their stacks).
-func waitLeader(cmd *exec.Cmd, beforeReap func()) ExitStatus {
-	pid := cmd.Process.Pid
-	defer cmd.Process.Release() // closes Go's own pidfd; we reaped the child ourselves
+func waitLeader(proc *os.Process, beforeReap func()) ExitStatus {
+	pid := proc.Pid
+	defer proc.Release() // closes Go's own pidfd; we reaped the child ourselves
 	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
 	if err != nil { // kernel < 5.10 (or < 5.3: no pidfd at all)
 		waitidRetry(unix.P_PID, pid, unix.WEXITED|unix.WNOWAIT)
