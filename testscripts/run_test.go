@@ -153,9 +153,39 @@ func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
 			if neg {
 				return
 			}
+			dumpHsu(ts)
 			ts.Fatalf("waitfor: %s did not match %q in time; it holds:\n%s", args[0], args[1], lastLines(b, 30))
 		}
 		time.Sleep(20 * time.Millisecond) // polling a file written by another process
+	}
+}
+
+// dumpHsu makes the hsu runs of this script print their goroutines
+// (Go's SIGQUIT dump, in their stderr shown with the failure) and logs
+// their threads' kernel stacks, so a hang can be told from a slow start.
+// They are found by the hsu.pid files under $WORK.
+func dumpHsu(ts *testscript.TestScript) {
+	pidfiles, _ := filepath.Glob(filepath.Join(ts.Getenv("WORK"), "*", "hsu.pid"))
+	quit := 0
+	for _, pf := range pidfiles {
+		b, _ := os.ReadFile(pf)
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			continue
+		}
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		for _, t := range tasks {
+			base := fmt.Sprintf("/proc/%d/task/%s", pid, t.Name())
+			st, _ := os.ReadFile(base + "/stat")
+			stack, _ := os.ReadFile(base + "/stack")
+			ts.Logf("hsu %d thread %s: %s\n%s", pid, t.Name(), strings.TrimSpace(string(st)), stack)
+		}
+		if syscall.Kill(pid, syscall.SIGQUIT) == nil {
+			quit++
+		}
+	}
+	if quit > 0 {
+		time.Sleep(time.Second) // the dump is being written
 	}
 }
 
@@ -179,7 +209,7 @@ func workerPIDs(dir, worker string) []int {
 			continue
 		}
 		cwd, err := os.Readlink("/proc/" + e.Name() + "/cwd")
-		if err != nil || !strings.HasPrefix(cwd, dir) {
+		if err != nil || !under(cwd, dir) {
 			continue
 		}
 		if stat, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil {
@@ -367,6 +397,12 @@ func cmdSameStates(ts *testscript.TestScript, neg bool, args []string) {
 
 // killUnder kills every process left with a working directory under dir:
 // a failing script must not leak processes.
+// under reports whether path is dir or inside it: script-integrated's
+// cleanup must not kill script-integrated-readopt's processes.
+func under(path, dir string) bool {
+	return path == dir || strings.HasPrefix(path, dir+string(filepath.Separator))
+}
+
 func killUnder(dir string) {
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -374,7 +410,7 @@ func killUnder(dir string) {
 		if err != nil || pid == os.Getpid() {
 			continue
 		}
-		if cwd, err := os.Readlink("/proc/" + e.Name() + "/cwd"); err == nil && strings.HasPrefix(cwd, dir) {
+		if cwd, err := os.Readlink("/proc/" + e.Name() + "/cwd"); err == nil && under(cwd, dir) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
