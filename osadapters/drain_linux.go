@@ -22,40 +22,47 @@ var readBuf = make([]byte, 64<<10)
 // done closes once both reached EOF (every writer gone); stop closes them
 // early (a writer that escaped every kill must not hang the exit).
 func (u *Unix) drain(h instHandle, logs LogSink, files ...*os.File) (done chan struct{}, stop func()) {
-	l, err := loop()
+	l, err := outLoop.get()
 	if err != nil {
 		return drainGoroutines(h, logs, files...)
 	}
 	done = make(chan struct{})
-	var wg sync.WaitGroup
-	type reg struct {
-		fd int
-		r  *ioReg
-	}
 	var mu sync.Mutex
-	var regs []reg
+	open := len(files)
+	var regs []*ioReg
 	for i, f := range files {
 		w := sinkWriter(logs, h, streamNames[i])
 		fd := -1
 		if rc, err := f.SyscallConn(); err == nil {
 			rc.Control(func(v uintptr) { fd = int(v) }) // Fd() would make it blocking
 		}
-		wg.Add(1)
-		closed := func() { w.Close(); f.Close(); wg.Done() }
-		if fd < 0 || l.add(fd, fifoReader(fd, w), closed) != nil {
+		closed := func() {
+			w.Close()
+			f.Close()
+			mu.Lock()
+			open--
+			if open == 0 {
+				close(done)
+			}
+			mu.Unlock()
+		}
+		var r *ioReg
+		if fd >= 0 {
+			r, err = l.add(fd, fifoReader(fd, w), closed)
+		}
+		if r == nil {
 			closed()
 			continue
 		}
 		mu.Lock()
-		regs = append(regs, reg{fd, l.lookup(fd)})
+		regs = append(regs, r)
 		mu.Unlock()
 	}
-	go func() { wg.Wait(); close(done) }()
 	stop = func() {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, r := range regs {
-			l.cancel(r.fd, r.r)
+			l.cancel(r)
 		}
 	}
 	return done, stop
@@ -115,6 +122,9 @@ func onGone(p Proc, same func() bool, fn func(*ExitStatus), fallback func()) {
 // process still the same (same) after the open is the one watched.
 func watchPidfd(pid int, same func() bool, exited func(fd int), fallback func()) {
 	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if errors.Is(err, unix.EINVAL) { // kernel 5.3-5.9: no PIDFD_NONBLOCK; epoll works without it
+		fd, err = unix.PidfdOpen(pid, 0)
+	}
 	if errors.Is(err, unix.ESRCH) {
 		go exited(-1) // already gone
 		return
@@ -128,9 +138,9 @@ func watchPidfd(pid int, same func() bool, exited func(fd int), fallback func())
 		go exited(-1)
 		return
 	}
-	l, err := loop()
+	l, err := exitLoop.get()
 	if err == nil {
-		err = l.add(fd, func(uint32) bool {
+		_, err = l.add(fd, func(uint32) bool {
 			// Verified: the fd number may be a reused one's stale event.
 			p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 			n, _ := unix.Poll(p, 0)

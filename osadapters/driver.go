@@ -124,6 +124,8 @@ type Driver struct {
 	// can be found by handle: written with the batch).
 	dirty, flushedInStep, pidsDirty bool
 
+	answers []answer // command replies held until the state is written
+
 	// busy counts events since memory was last handed back to the OS;
 	// trim does that once a burst (a cold start, a mass restart) is over.
 	busy int
@@ -133,6 +135,25 @@ type Driver struct {
 	replies map[uint64]chan string
 	nextCmd atomic.Uint64
 	state   *stateStore
+}
+
+type answer struct {
+	id  uint64
+	err string
+}
+
+// answer sends the held command replies.
+func (d *Driver) answer() {
+	for _, a := range d.answers {
+		d.mu.Lock()
+		ch := d.replies[a.id]
+		delete(d.replies, a.id)
+		d.mu.Unlock()
+		if ch != nil {
+			ch <- a.err
+		}
+	}
+	d.answers = d.answers[:0]
 }
 
 // NewDriver prepares a driver for cfg.
@@ -196,6 +217,7 @@ func (d *Driver) Run(ctx context.Context) error {
 	d.start = time.Now()
 	d.step(engine.Event{Kind: engine.EvStart, Saved: saved})
 	d.flush()
+	d.answer()
 	var batch []engine.Event
 	for !d.eng.Done() {
 		select {
@@ -213,6 +235,7 @@ func (d *Driver) Run(ctx context.Context) error {
 		}
 		d.closeUnwantedListeners()
 		d.flush()
+		d.answer()
 		d.trimAfterBurst(len(batch))
 	}
 	d.stopTimers()
@@ -396,13 +419,9 @@ func (d *Driver) do(a *engine.Action) {
 	case engine.ActPersist:
 		d.dirty = d.dirty || !d.flushedInStep
 	case engine.ActReply:
-		d.mu.Lock()
-		ch := d.replies[a.CmdID]
-		delete(d.replies, a.CmdID)
-		d.mu.Unlock()
-		if ch != nil {
-			ch <- a.Err
-		}
+		// Answered after the batch's state write: an acknowledged stop
+		// or scale survives an hsu crash.
+		d.answers = append(d.answers, answer{a.CmdID, a.Err})
 	case engine.ActTransition:
 		d.log.Info(fmt.Sprintf("%s-%d %s -> %s", a.H.Worker, a.H.Replica, a.From, a.To), "reason", a.Reason.String())
 	case engine.ActNotice:

@@ -15,6 +15,7 @@ import (
 func TestExecHelperArgsRoundTrip(t *testing.T) {
 	tests := []execLimits{
 		{NoFile: 1024, Path: "/usr/bin/api", Argv: []string{"api"}},
+		{EnvFD: 5, Join: []string{"/sys/fs/cgroup/pids/hsu/x/w-1-2/cgroup.procs"}, Path: "/p", Argv: []string{"p"}},
 		// Arguments that look like the helper's own survive untouched.
 		{NoFile: 1, Path: "/bin/sh", Argv: []string{"sh", "-c", "exec x -- nofile=3", "--", "uid=0", "", " spaced \n"}},
 		{NoFile: 1 << 20, Cred: &syscall.Credential{Uid: 501, Gid: 20, Groups: []uint32{}}, Path: "rel/prog", Argv: []string{"prog", "--"}},
@@ -84,11 +85,12 @@ func TestExecHelperExec(t *testing.T) {
 	if _, err := os.Stat("/bin/sh"); err != nil {
 		t.Skip("no /bin/sh")
 	}
-	run := func(l execLimits) (string, string, int) {
+	run := func(l execLimits, extra ...*os.File) (string, string, int) {
 		t.Helper()
 		enc, _ := json.Marshal(l.args("unused")[2:])
 		cmd := exec.Command(os.Args[0], "-test.run=^TestExecHelperChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), "HSU_TEST_EXEC_HELPER="+string(enc), "HSU_TEST_MARK=passed-through")
+		cmd.ExtraFiles = extra
 		var out, errb strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		err := cmd.Run()
@@ -117,5 +119,21 @@ func TestExecHelperExec(t *testing.T) {
 	_, stderr, code = run(execLimits{NoFile: 64, Path: "/nonexistent/prog", Argv: []string{"prog"}})
 	if code != 127 || !strings.Contains(stderr, "exec /nonexistent/prog") {
 		t.Errorf("helper with a missing program: exit %d, stderr %q; want exit 127 and the reason", code, stderr)
+	}
+
+	// The program's environment comes from envfd, not from the helper's
+	// own (which hsu keeps empty: nothing of the worker's reaches the
+	// privileged helper).
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("HSU_TEST_MARK=from-fd\x00PATH=/usr/bin:/bin"))
+	w.Close()
+	out, stderr, code = run(execLimits{EnvFD: 3, Path: "/bin/sh",
+		Argv: []string{"sh", "-c", `echo "$HSU_TEST_MARK|${HSU_TEST_EXEC_HELPER:-none}"`}}, r)
+	r.Close()
+	if code != 0 || out != "from-fd|none\n" {
+		t.Errorf("helper with envfd: exit %d, stdout %q, stderr %q; want the environment from the descriptor only", code, out, stderr)
 	}
 }

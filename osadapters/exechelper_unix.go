@@ -5,9 +5,11 @@ package osadapters
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,6 +32,7 @@ const execHelperArg = "__hsu-exec-limits"
 
 // execLimits is what the helper applies to itself before the exec.
 type execLimits struct {
+	EnvFD  int                 // descriptor to read the program's environment from (NUL-separated); 0: none
 	Join   []string            // cgroup.procs files to move into first (cgroup v1 limits on Linux)
 	NoFile uint64              // RLIMIT_NOFILE, soft and hard; 0 leaves it alone
 	Cred   *syscall.Credential // switch to these ids after the limits (which may need root); nil: keep
@@ -40,6 +43,9 @@ type execLimits struct {
 // args is the helper's command line (exe first) for cmd.Args.
 func (l *execLimits) args(exe string) []string {
 	a := []string{exe, execHelperArg}
+	if l.EnvFD > 0 {
+		a = append(a, "envfd="+strconv.Itoa(l.EnvFD))
+	}
 	for _, j := range l.Join {
 		a = append(a, "join="+j)
 	}
@@ -77,6 +83,11 @@ func decodeExecArgs(args []string) (*execLimits, error) {
 		key, val, _ := strings.Cut(args[i], "=")
 		var err error
 		switch key {
+		case "envfd":
+			l.EnvFD, err = strconv.Atoi(val)
+			if err == nil && l.EnvFD < 3 {
+				err = errors.New("must be 3 or more")
+			}
 		case "join":
 			l.Join = append(l.Join, val)
 		case "nofile":
@@ -183,21 +194,47 @@ func (l *execLimits) apply() error {
 // wrapExec makes cmd start through the exec helper, which applies l
 // (l.Path and l.Argv are set from cmd here) and then execs the program.
 // The credentials move into the helper, to be taken after the limits.
+//
+// The helper runs with hsu's privileges and an empty environment: the
+// worker's environment (which its user may control through env_file)
+// must not reach a privileged process, where LD_PRELOAD, GODEBUG and the
+// like would act before the credentials are dropped. It is passed on an
+// inherited pipe instead (envfd=N) and given to the program at its exec.
+// cmd.ExtraFiles gains the pipe's read end: close the files after
+// cmd.ExtraFiles's original ones once cmd has started.
 func wrapExec(cmd *exec.Cmd, l execLimits, what string) error {
-	exe, err := os.Executable()
-	if err == nil {
-		_, err = os.Stat(exe) // replaced or removed since hsu started?
+	exe := "/proc/self/exe" // this very binary, even if replaced on disk since
+	if runtime.GOOS != "linux" {
+		var err error
+		if exe, err = os.Executable(); err == nil {
+			_, err = os.Stat(exe) // replaced or removed since hsu started?
+		}
+		if err != nil {
+			return fmt.Errorf("%s: the hsu binary, which applies it before the program starts (exec helper): %w", what, err)
+		}
 	}
+	env := cmd.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	r, w, err := os.Pipe()
 	if err != nil {
-		return fmt.Errorf("%s: the hsu binary, which applies it before the program starts (exec helper): %w", what, err)
+		return fmt.Errorf("%s: exec helper: %w", what, err)
 	}
+	go func() {
+		// More than a pipe holds: written while the helper reads.
+		w.Write([]byte(strings.Join(env, "\x00")))
+		w.Close()
+	}()
+	l.EnvFD = 3 + len(cmd.ExtraFiles)
+	cmd.ExtraFiles = append(cmd.ExtraFiles, r)
 	l.Path, l.Argv = cmd.Path, cmd.Args
 	if a := cmd.SysProcAttr; a != nil && a.Credential != nil {
 		l.Cred, a.Credential = a.Credential, nil
 	}
 	// argv[0] "hsu", not the path: a binary that dispatches on its name
 	// (the testscript test binary doubling as hsu) must run hsu's main.
-	cmd.Path, cmd.Args = exe, l.args("hsu")
+	cmd.Path, cmd.Args, cmd.Env = exe, l.args("hsu"), []string{}
 	return nil
 }
 
@@ -217,9 +254,28 @@ func runExecHelper(args []string) {
 	if err == nil {
 		err = l.apply()
 	}
+	env := os.Environ()
+	if err == nil && l.EnvFD > 0 {
+		env, err = readEnv(l.EnvFD)
+	}
 	if err == nil {
-		err = fmt.Errorf("exec %s: %w", l.Path, syscall.Exec(l.Path, l.Argv, os.Environ()))
+		err = fmt.Errorf("exec %s: %w", l.Path, syscall.Exec(l.Path, l.Argv, env))
 	}
 	fmt.Fprintf(os.Stderr, "hsu: cannot start the worker: %v\n", err)
 	os.Exit(127)
+}
+
+// readEnv reads the program's environment from the helper's envfd and
+// closes it, so the program does not inherit it.
+func readEnv(fd int) ([]string, error) {
+	f := os.NewFile(uintptr(fd), "env")
+	b, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read the environment: %w", err)
+	}
+	if len(b) == 0 {
+		return []string{}, nil
+	}
+	return strings.Split(string(b), "\x00"), nil
 }

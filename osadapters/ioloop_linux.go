@@ -5,12 +5,13 @@ package osadapters
 import (
 	"errors"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // ioLoop is one goroutine in epoll_wait for every instance's output FIFOs
-// and exit pidfds, so a supervised instance costs no goroutine and no
+// (or exit pidfds), so a supervised instance costs no goroutine and no
 // thread while it runs: a hundred idle workers used to cost four
 // goroutines and a thread each (a third of hsu's memory).
 //
@@ -31,67 +32,70 @@ type ioReg struct {
 	closed func()                          // called once, after removal
 }
 
-var (
-	theLoop     *ioLoop
-	theLoopErr  error
-	theLoopOnce sync.Once
-)
+// Two loops: one reads the output FIFOs, whose handlers write to log
+// sinks that may block (a paused terminal); the other only watches exit
+// pidfds, so exits are seen whatever the sinks do.
+var outLoop, exitLoop lazyLoop
 
-// loop returns the process's I/O loop, started on first use.
-func loop() (*ioLoop, error) {
-	theLoopOnce.Do(func() {
-		epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-		if err != nil {
-			theLoopErr = err
-			return
-		}
-		wake, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-		if err != nil {
-			unix.Close(epfd)
-			theLoopErr = err
-			return
-		}
-		l := &ioLoop{epfd: epfd, wake: wake, regs: map[int]*ioReg{}}
-		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}
-		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
-			theLoopErr = err
-			return
-		}
-		theLoop = l
-		go l.run()
-	})
-	return theLoop, theLoopErr
+type lazyLoop struct {
+	once sync.Once
+	l    *ioLoop
+	err  error
+}
+
+// get returns the loop, started on first use.
+func (z *lazyLoop) get() (*ioLoop, error) {
+	z.once.Do(func() { z.l, z.err = newIOLoop() })
+	return z.l, z.err
+}
+
+func newIOLoop() (*ioLoop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil, err
+	}
+	l := &ioLoop{epfd: epfd, wake: wake, regs: map[int]*ioReg{}}
+	go l.run()
+	return l, nil
 }
 
 // add watches fd for readability (level-triggered) until ready reports
 // done; then the loop removes it and calls closed.
-func (l *ioLoop) add(fd int, ready func(uint32) bool, closed func()) error {
+func (l *ioLoop) add(fd int, ready func(uint32) bool, closed func()) (*ioReg, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.regs[fd] = &ioReg{fd: fd, ready: ready, closed: closed}
+	r := &ioReg{fd: fd, ready: ready, closed: closed}
+	l.regs[fd] = r
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		delete(l.regs, fd)
-		return err
+		return nil, err
 	}
-	return nil
+	return r, nil
 }
 
-// cancel removes fd's registration (calling its closed) if it is still
+// cancel removes a registration (calling its closed) if it is still
 // registered; it runs in the loop goroutine, like every removal.
-func (l *ioLoop) cancel(fd int, reg *ioReg) {
+func (l *ioLoop) cancel(reg *ioReg) {
 	l.do(func() {
-		if l.regs[fd] == reg {
+		l.mu.Lock()
+		current := l.regs[reg.fd] == reg
+		l.mu.Unlock()
+		if current {
 			l.remove(reg)
 		}
 	})
-}
-
-// lookup returns fd's current registration, for cancel.
-func (l *ioLoop) lookup(fd int) *ioReg {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.regs[fd]
 }
 
 func (l *ioLoop) do(f func()) {
@@ -116,6 +120,10 @@ func (l *ioLoop) run() {
 	for {
 		n, err := unix.EpollWait(l.epfd, events, -1)
 		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil { // cannot happen with valid arguments; never spin
+			time.Sleep(10 * time.Millisecond)
 			continue
 		}
 		for _, ev := range events[:max(n, 0)] {

@@ -60,8 +60,11 @@ func (s *stateStore) write(st *stateFile) error {
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	s.seq++
-	i := int(s.seq % 2)
+	// The sequence advances only once a slot is written: after a failed
+	// write (a full disk) the next one retries the same, already torn,
+	// slot and the other keeps the last good state.
+	seq := s.seq + 1
+	i := int(seq % 2)
 	if s.slots[i] == nil {
 		f, err := os.OpenFile(s.slotPath(i), os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
@@ -69,10 +72,11 @@ func (s *stateStore) write(st *stateFile) error {
 		}
 		s.slots[i] = f
 	}
-	buf := fmt.Appendf(nil, "hsu-state %d %d %08x\n", s.seq, len(b), crc32.ChecksumIEEE(b))
+	buf := fmt.Appendf(nil, "hsu-state %d %d %08x\n", seq, len(b), crc32.ChecksumIEEE(b))
 	if _, err := s.slots[i].WriteAt(append(buf, b...), 0); err != nil {
 		return fmt.Errorf("write state %s: %w", s.slotPath(i), err)
 	}
+	s.seq = seq
 	return nil
 }
 

@@ -399,7 +399,7 @@ func openCgroups(stateDir string) *cgroups {
 			continue
 		}
 		os.Remove(probe)
-		c := &cgroups{root: root, v2: map[string]bool{}, v1: map[string]string{}}
+		c := &cgroups{root: root, v2: map[string]bool{}, v1: map[string]string{}, noClone3: !kernelAtLeast(5, 7)}
 		avail, _ := os.ReadFile(filepath.Join(base, "cgroup.controllers"))
 		for _, ctrl := range limitControllers {
 			if hasWord(string(avail), ctrl) {
@@ -426,6 +426,19 @@ func openCgroups(stateDir string) *cgroups {
 		return c
 	}
 	return nil
+}
+
+// kernelAtLeast reports whether the running kernel is major.minor or newer.
+func kernelAtLeast(major, minor int) bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return true
+	}
+	var ma, mi int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi); err != nil {
+		return true
+	}
+	return ma > major || (ma == major && mi >= minor)
 }
 
 func hasWord(s, w string) bool {
@@ -504,8 +517,10 @@ func (c *cgroups) checkLimits(spec *config.Worker) error {
 // CLONE_INTO_CGROUP; the process then joins its cgroup right after the
 // start (afterStart). A Cmd starts once, hence the copy.
 func startFallback(cmd *exec.Cmd, err error) *exec.Cmd {
-	if err == nil || !cmd.SysProcAttr.UseCgroupFD ||
-		!(errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.E2BIG) || errors.Is(err, unix.EINVAL)) {
+	// ENOSYS: no clone3 (< 5.3). EINVAL/E2BIG would be clone3 without
+	// CLONE_INTO_CGROUP (5.3-5.6), which kernelAtLeast already ruled out,
+	// and are an exec's own errors ("argument list too long") otherwise.
+	if err == nil || !cmd.SysProcAttr.UseCgroupFD || !errors.Is(err, unix.ENOSYS) {
 		return nil
 	}
 	attr := *cmd.SysProcAttr
@@ -532,6 +547,11 @@ func (c *cgroups) afterStart(h engine.Handle, _ *config.Worker, pid int) error {
 // the start, a shell that forks at once had its children escape the limit.
 func (c *cgroups) joinBeforeExec(h engine.Handle, spec *config.Worker, cmd *exec.Cmd) error {
 	var joins []string
+	if c.noClone3 {
+		// No clone3 into a cgroup (< 5.7): the cgroup2 one is joined the
+		// same way, before the program can fork.
+		joins = append(joins, filepath.Join(c.dir(h), "cgroup.procs"))
+	}
 	limits := kernelLimits(spec)
 	for _, ctrl := range limitControllers {
 		l, ok := limits[ctrl]
@@ -568,6 +588,9 @@ func (c *cgroups) prepare(h engine.Handle, attr *syscall.SysProcAttr) (func(), e
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", dir, err)
+	}
+	if c.noClone3 {
+		return func() {}, nil // joined right after the start (afterStart)
 	}
 	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {

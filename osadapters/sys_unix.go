@@ -97,8 +97,13 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 	if err != nil {
 		return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
 	}
-	cmd := &exec.Cmd{Path: path, Args: argv, Env: env, Dir: spec.Workdir}
+	cmd := &exec.Cmd{Path: path, Args: argv, Env: env, Dir: spec.Workdir, ExtraFiles: files}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	defer func() {
+		for _, f := range cmd.ExtraFiles[len(files):] {
+			f.Close() // the exec helper's (wrapExec): the child has its copy
+		}
+	}()
 	if err := setCredential(cmd.SysProcAttr, spec); err != nil {
 		return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
 	}
@@ -137,7 +142,6 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 		return Proc{}, err
 	}
 	cmd.Stdout, cmd.Stderr = outW, errW
-	cmd.ExtraFiles = files
 	cmd, startErr := u.start(cmd)
 	outW.Close()
 	errW.Close()
@@ -154,13 +158,16 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 	}
 	if limitErr != nil {
 		// A limit that cannot be applied is a failed start: the instance
-		// never runs without it.
-		syscall.Kill(-p.PID, syscall.SIGKILL)
-		waitLeader(cmd.Process, func() { u.killRest(h, p) })
-		u.forget(p.PID)
-		outR.Close()
-		errR.Close()
-		u.cleanup(h)
+		// never runs without it. It is killed and reaped in the background
+		// (a process in D state must not stall the driver).
+		u.killRest(h, p)
+		proc := cmd.Process
+		go waitLeader(proc, func() {
+			u.killUntilEmpty(h, p)
+			outR.Close()
+			errR.Close()
+			u.cleanup(h)
+		}, &u.mu, func() { delete(u.leaders, p.PID) })
 		return Proc{}, fmt.Errorf("start %s: %w", instKey(h), limitErr)
 	}
 	// Only the process is kept: the Cmd (its environment, arguments) is
@@ -168,14 +175,21 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 	proc := cmd.Process
 	drained, stopDrain := u.drain(h, logs, outR, errR)
 	finish := func() {
-		// The leader is gone (still a zombie, so its group ID is not
-		// reused): kill whatever is left of its group and cgroup, so no
-		// grandchild survives and the FIFOs reach EOF.
-		st := waitLeader(proc, func() { u.killRest(h, p) })
-		u.forget(p.PID)
-		waitDrained(drained, 5*time.Second, stopDrain)
-		st.OOM = st.OOM || (u.cg != nil && u.cg.oomKilled(h))
-		u.cleanup(h)
+		// The leader has exited and stays a zombie until everything else
+		// is done, so its PID and process-group ID cannot be reused while
+		// hsu may still signal them: kill whatever is left of its group
+		// and cgroup (no grandchild survives and the FIFOs reach EOF),
+		// drain, clean up, and only then reap.
+		oom := false
+		st := waitLeader(proc, func() {
+			u.killUntilEmpty(h, p)
+			if !waitDrained(drained, 5*time.Second, stopDrain) {
+				u.removeFIFOs(h) // a writer escaped: never reuse them
+			}
+			oom = u.cg != nil && u.cg.oomKilled(h)
+			u.cleanup(h)
+		}, &u.mu, func() { delete(u.leaders, p.PID) })
+		st.OOM = st.OOM || oom
 		u.mu.Lock()
 		delete(u.cpu, h)
 		u.mu.Unlock()
@@ -183,6 +197,21 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 	}
 	onExit(p.PID, finish, finish)
 	return p, nil
+}
+
+// killUntilEmpty kills what is left of an instance whose leader exited
+// until its cgroup is empty (1 s at most): without cgroup.kill (kernel
+// < 5.14) a process forked between listing the cgroup and the kills
+// would survive one round. Without a cgroup, one group kill is all there is.
+func (u *Unix) killUntilEmpty(h engine.Handle, p Proc) {
+	deadline := time.Now().Add(time.Second)
+	for {
+		u.killRest(h, p)
+		if u.cg == nil || u.cg.empty(h) || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(2 * time.Millisecond) // the kernel delivers the kills
+	}
 }
 
 // start starts cmd with its PID registered as a leader before the orphan
@@ -203,12 +232,6 @@ func (u *Unix) start(cmd *exec.Cmd) (*exec.Cmd, error) {
 	return cmd, err
 }
 
-func (u *Unix) forget(pid int) {
-	u.mu.Lock()
-	delete(u.leaders, pid)
-	u.mu.Unlock()
-}
-
 // cleanup removes what an instance leaves in the state dir and cgroup
 // tree (its FIFOs stay for the replica's next instance where it has a
 // cgroup; Close removes them).
@@ -226,18 +249,26 @@ func (u *Unix) Close() error {
 	return os.RemoveAll(filepath.Join(u.StateDir, "fifo"))
 }
 
-// waitDrained waits for the output to reach EOF; a writer that escaped
-// every kill (no cgroup here) must not hang the exit forever, so after the
-// deadline the read ends are closed.
-func waitDrained(done chan struct{}, limit time.Duration, stop func()) {
+// waitDrained waits for the output to reach EOF and reports whether it
+// did. A writer that escaped every kill (no cgroup here) must not hang the
+// exit forever, so after the deadline the read ends are closed; and a log
+// sink that blocks (a paused terminal) must not either, so the exit is
+// reported even if the closing has not finished a second later.
+func waitDrained(done chan struct{}, limit time.Duration, stop func()) bool {
 	t := time.NewTimer(limit)
 	defer t.Stop()
 	select {
 	case <-done:
+		return true
 	case <-t.C:
 		stop()
-		<-done
 	}
+	t.Reset(time.Second)
+	select {
+	case <-done:
+	case <-t.C:
+	}
+	return false
 }
 
 func (u *Unix) removeFIFOs(h engine.Handle) {
@@ -284,12 +315,13 @@ func (u *Unix) Watch(h engine.Handle, p Proc, exited func(ExitStatus)) error {
 		if p.Group {
 			u.killRest(h, p) // what is left of a managed instance's group
 		}
-		if drained != nil {
-			waitDrained(drained, 5*time.Second, stopDrain)
+		if drained != nil && !waitDrained(drained, 5*time.Second, stopDrain) {
+			u.removeFIFOs(h)
 		}
 		u.cleanup(h)
 		u.mu.Lock()
 		delete(u.watching, h)
+		delete(u.cpu, h)
 		u.mu.Unlock()
 		if st == nil {
 			// Not our child, and the kernel did not keep its status
@@ -316,10 +348,23 @@ func (u *Unix) Signal(p Proc, sig string) error {
 	if p.Group {
 		target = -p.PID
 	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if !u.ours(p) {
+		return fmt.Errorf("signal %s: process %d is gone", sig, p.PID)
+	}
 	if err := syscall.Kill(target, s); err != nil && (!errors.Is(err, syscall.ESRCH) || !p.Group) {
 		return fmt.Errorf("signal %s to %d: %w", sig, target, err)
 	}
 	return nil
+}
+
+// ours reports whether p's PID (and process-group ID) still belong to the
+// instance: an unreaped leader of hsu's, or a process with p's start
+// time. Called with u.mu held, which the reap of a leader also holds, so a
+// signal never reaches a reused PID or group.
+func (u *Unix) ours(p Proc) bool {
+	return p.PID > 0 && (u.leaders[p.PID] || u.Verify(p))
 }
 
 // Kill SIGKILLs the instance's group and cgroup and waits until both are
@@ -330,8 +375,13 @@ func (u *Unix) Kill(h engine.Handle, p Proc) error {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		u.killRest(h, p)
-		alive := p.PID > 0 && ((p.Group && groupAlive(p.PID)) || (!p.Group && u.Verify(p)))
+		u.mu.Lock()
+		alive := u.ours(p) && (!p.Group || groupAlive(p.PID))
+		u.mu.Unlock()
 		if !alive && (u.cg == nil || u.cg.empty(h)) {
+			if p.PID == 0 {
+				u.cleanup(h) // cleanup by handle: nobody else removes its cgroup
+			}
 			return nil
 		}
 		time.Sleep(2 * time.Millisecond) // polling the kernel, not synchronising tests
@@ -339,13 +389,18 @@ func (u *Unix) Kill(h engine.Handle, p Proc) error {
 	return fmt.Errorf("kill %s: processes still alive after 5s", instKey(h))
 }
 
+// killRest SIGKILLs the instance's group (or, adopted, its process alone)
+// while they are still its, and its cgroup.
 func (u *Unix) killRest(h engine.Handle, p Proc) {
-	switch {
-	case p.PID > 0 && p.Group:
-		syscall.Kill(-p.PID, syscall.SIGKILL)
-	case p.PID > 0 && u.Verify(p):
-		syscall.Kill(p.PID, syscall.SIGKILL) // adopted: the process alone
+	u.mu.Lock()
+	if u.ours(p) {
+		if p.Group {
+			syscall.Kill(-p.PID, syscall.SIGKILL)
+		} else {
+			syscall.Kill(p.PID, syscall.SIGKILL)
+		}
 	}
+	u.mu.Unlock()
 	if u.cg != nil {
 		u.cg.kill(h)
 	}

@@ -147,18 +147,24 @@ func waitPIDExit(pid int, limit time.Duration) {
 	}
 }
 
-// waitLeader blocks until the instance's leader (hsu's child) has exited
-// and returns its status. beforeReap runs while the leader is still a
-// zombie: its PID, and so its process group ID, cannot be reused yet, so
-// killing "the rest of the group" then can never hit an unrelated process.
-// The exit is seen without reaping by kqueue (NOTE_EXIT) and sysctl;
-// macOS has no waitid(WNOWAIT) in x/sys/unix.
-func waitLeader(proc *os.Process, beforeReap func()) ExitStatus {
+// waitLeader waits until the instance's leader (hsu's child) has exited,
+// runs beforeReap while it is still a zombie (its PID and process-group ID
+// cannot be reused yet, so whatever beforeReap kills is the instance's),
+// then reaps it holding mu and calls reaped before releasing mu. The exit
+// is seen without reaping by kqueue (NOTE_EXIT) and sysctl; macOS has no
+// waitid(WNOWAIT) in x/sys/unix.
+func waitLeader(proc *os.Process, beforeReap func(), mu sync.Locker, reaped func()) ExitStatus {
 	reapFirst := !waitChildExit(proc.Pid)
 	if !reapFirst {
 		beforeReap()
+		mu.Lock() // the zombie is reaped at once
 	}
 	ps, err := proc.Wait()
+	if reapFirst {
+		mu.Lock()
+	}
+	reaped()
+	mu.Unlock()
 	if reapFirst {
 		// Nothing could tell the exit without reaping: the rest of the
 		// group is killed right after, as before kqueue.

@@ -5,47 +5,30 @@ package osadapters
 import (
 	"errors"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// waitLeader blocks until the instance's leader has exited and returns
-// its status. beforeReap runs while the leader is still a zombie: its PID,
-// and so its process group ID, cannot be reused yet, so killing "the rest
-// of the group" then can never hit an unrelated process.
-//
-// The wait parks a goroutine on a pidfd in Go's netpoller instead of
-// blocking an OS thread per instance in waitid (a hundred workers would
-// otherwise cost a hundred threads and their stacks).
-func waitLeader(proc *os.Process, beforeReap func()) ExitStatus {
+// waitLeader waits until the instance's leader (hsu's child) has
+// exited, runs beforeReap while it is still a zombie (its PID and
+// process-group ID cannot be reused yet, so whatever beforeReap kills is
+// the instance's), then reaps it holding mu and calls reaped before
+// releasing mu: whoever signals under mu sees the leader either unreaped
+// or unregistered. The wait blocks only in the fallback without pidfds;
+// otherwise the exit is known already (onExit).
+func waitLeader(proc *os.Process, beforeReap func(), mu sync.Locker, reaped func()) ExitStatus {
 	pid := proc.Pid
-	defer proc.Release() // closes Go's own pidfd; we reaped the child ourselves
-	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
-	if err != nil { // kernel < 5.10 (or < 5.3: no pidfd at all)
-		waitidRetry(unix.P_PID, pid, unix.WEXITED|unix.WNOWAIT)
-		beforeReap()
-		return waitidRetry(unix.P_PID, pid, unix.WEXITED)
-	}
-	f := os.NewFile(uintptr(fd), "pidfd")
-	defer f.Close()
-	done := false
-	if rc, err := f.SyscallConn(); err == nil {
-		rerr := rc.Read(func(fd uintptr) bool {
-			_, r := peekExit(unix.P_PIDFD, int(fd), unix.WEXITED|unix.WNOHANG|unix.WNOWAIT)
-			done = r == waitExited || r == waitFailed
-			return r != waitRunning && r != waitInterrupted
-		})
-		if rerr != nil {
-			done = false // not pollable: fall back to a blocking wait
-		}
-	}
-	if !done {
-		waitidRetry(unix.P_PIDFD, fd, unix.WEXITED|unix.WNOWAIT)
-	}
+	defer proc.Release() // closes Go's own pidfd; hsu reaps the child itself
+	waitidRetry(unix.P_PID, pid, unix.WEXITED|unix.WNOWAIT)
 	beforeReap()
-	return waitidRetry(unix.P_PIDFD, fd, unix.WEXITED)
+	mu.Lock()
+	defer mu.Unlock()
+	st := waitidRetry(unix.P_PID, pid, unix.WEXITED)
+	reaped()
+	return st
 }
 
 // si_code values of SIGCHLD (not in x/sys/unix).
