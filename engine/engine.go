@@ -147,7 +147,7 @@ func (e *Engine) Step(ev Event) []Action {
 		if s := e.current(ev.H); s != nil && ev.Done == ActKill && s.inst.cleaning {
 			s.cleaned(e)
 		}
-		if ev.Err != "" {
+		if ev.Err != "" && ev.Done != ActSample { // a sample fails as its instance exits: no news
 			e.emit(Action{Kind: ActNotice, H: ev.H, Reason: Reason{Kind: RProbeError, Text: ev.Done.String() + " failed: " + ev.Err}})
 		}
 		if s := e.current(ev.H); s != nil && ev.Done == ActSample {

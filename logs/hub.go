@@ -103,6 +103,11 @@ type HubOptions struct {
 	// (nothing is dropped); it bounds the memory a child printing without
 	// newlines can make hsu use. 0 keeps lines whole whatever their size.
 	MaxLine int
+	// AsyncConsole writes the console from a goroutine of its own with a
+	// queue of this many bytes, so a console that stops reading blocks
+	// nothing (beyond the queue, console lines are dropped and counted;
+	// Close waits up to 2 s to write the rest). 0: write synchronously.
+	AsyncConsole int
 }
 
 // Hub routes lines: to the console, to per-worker files, to per-worker ring
@@ -119,6 +124,7 @@ type Hub struct {
 	maxLine int
 
 	conMu sync.Mutex // serialises console writes
+	async *asyncConsole
 
 	mu      sync.RWMutex
 	workers map[string]*worker
@@ -165,6 +171,10 @@ func NewHub(console io.Writer, opts HubOptions) *Hub {
 	}
 	if h.console == nil {
 		h.console = io.Discard
+	}
+	if opts.AsyncConsole > 0 {
+		h.async = newAsyncConsole(h.console, opts.AsyncConsole)
+		h.console = h.async
 	}
 	return h
 }
@@ -596,5 +606,8 @@ func (h *Hub) Close() error {
 		}
 	}
 	h.wg.Wait()
+	if h.async != nil {
+		h.async.close(2 * time.Second)
+	}
 	return errors.Join(errs...)
 }

@@ -615,17 +615,20 @@ func sameListen(want, bound string) bool {
 	return sameHost && (wp == "0" || wp == bp)
 }
 
-// closeUnwantedListeners closes the sockets of replicas that no longer
-// exist (worker removed or scaled down, or no longer integrated).
+// closeUnwantedListeners closes the sockets, and forgets the addresses,
+// of replicas that no longer exist (worker removed or scaled down, or no
+// longer integrated).
 func (d *Driver) closeUnwantedListeners() {
-	for key, l := range d.listeners { // order-free: each is judged alone
+	for key := range d.addrs { // order-free: each is judged alone
 		i := strings.LastIndexByte(key, '-')
 		worker := key[:i]
 		replica, _ := strconv.Atoi(key[i+1:])
 		spec := d.eng.Spec(worker)
 		if spec == nil || spec.Type != config.TypeIntegrated || replica > d.eng.Desired(worker) {
-			l.Close()
-			delete(d.listeners, key)
+			if l := d.listeners[key]; l != nil {
+				l.Close()
+				delete(d.listeners, key)
+			}
 			delete(d.addrs, key)
 			d.dirty = true
 		}

@@ -68,7 +68,9 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 	if f, ok := out.(*os.File); ok {
 		color = logs.ColorFor(f)
 	}
-	hub := logs.NewHub(console, logs.HubOptions{Color: color, MaxLine: 1 << 20}) // longer lines are split, never dropped
+	// Longer lines are split, never dropped; a console that stops reading
+	// drops console lines beyond 4 MiB rather than stalling supervision.
+	hub := logs.NewHub(console, logs.HubOptions{Color: color, MaxLine: 1 << 20, AsyncConsole: 4 << 20})
 	defer hub.Close()
 	if err := configureLogs(hub, cfg); err != nil {
 		fmt.Fprintf(errOut, "hsu run: %v\n", err)
