@@ -1,21 +1,13 @@
 package osadapters
 
 import (
-	"errors"
-	"slices"
 	"strings"
 	"testing"
-
-	"github.com/hsu-run/hsu/config"
 )
 
 // TestDarwinRules checks, on any OS, what `hsu validate` reports for macOS.
 func TestDarwinRules(t *testing.T) {
-	tests := []struct {
-		name   string
-		worker string   // one worker's YAML, indented under workers.w
-		want   []string // the reported key paths
-	}{
+	tests := []ruleCase{
 		{"sampled limits, fds, user", `
     command: [/usr/bin/api]
     user: nobody
@@ -74,25 +66,7 @@ func TestDarwinRules(t *testing.T) {
 			"workers.w.resources.cpu.policy", "workers.w.resources.io",
 			"workers.w.resources.memory.policy", "workers.w.resources.pids.policy"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			src := "version: 1\nworkers:\n  w:" + tt.worker + "\n"
-			got := darwinReports(t, src)
-			paths := make([]string, len(got))
-			for i, e := range got {
-				paths[i] = e.Path
-				if strings.TrimSpace(e.Msg) == "" {
-					t.Errorf("%s: empty message", e.Path)
-				}
-			}
-			slices.Sort(paths)
-			want := slices.Clone(tt.want)
-			slices.Sort(want)
-			if !slices.Equal(paths, want) {
-				t.Errorf("reported %q\nwant %q\nconfig:\n%s\nerrors: %v", paths, want, src, got)
-			}
-		})
-	}
+	runRuleCases(t, "darwin", tests, nonEmpty)
 }
 
 // TestDarwinRulesMessages checks that the macOS-only rejections say why
@@ -109,7 +83,7 @@ workers:
       pids: {max: 10, policy: throttle}
       fds: {max: 100}
 `
-	got := darwinReports(t, src)
+	got := platformReports(t, "darwin", src)
 	msgs := map[string]string{}
 	for _, e := range got {
 		msgs[e.Path] = e.Msg
@@ -122,41 +96,5 @@ workers:
 	}
 	if len(got) != 2 {
 		t.Errorf("got %v, want exactly the two macOS rejections", got)
-	}
-}
-
-// darwinReports loads src with the macOS rules and returns what they
-// reported (nil when the config is accepted).
-func darwinReports(t *testing.T, src string) []config.Error {
-	t.Helper()
-	err := parseFor(t, "darwin", src)
-	if err == nil {
-		return nil
-	}
-	var l *config.ErrorList
-	if !errors.As(err, &l) {
-		t.Fatalf("load: %v", err)
-	}
-	return l.Errs
-}
-
-func parseFor(t *testing.T, goos, src string) error {
-	t.Helper()
-	// The config must be valid on its own: only then does the platform see it.
-	if _, err := config.Parse("/cfg/hsu.yaml", []byte(src), noFiles()); err != nil {
-		t.Fatalf("config invalid before any platform check:\n%s\n%v", src, err)
-	}
-	opts := noFiles()
-	opts.Platform = Platform{GOOS: goos}
-	_, err := config.Parse("/cfg/hsu.yaml", []byte(src), opts)
-	return err
-}
-
-// noFiles keeps the tests off the disk and out of the environment.
-func noFiles() config.Options {
-	return config.Options{
-		ReadFile:  func(name string) ([]byte, error) { return nil, errors.New("no files in this test: " + name) },
-		Glob:      func(string) ([]string, error) { return nil, nil },
-		LookupEnv: func(string) (string, bool) { return "", false },
 	}
 }

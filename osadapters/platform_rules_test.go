@@ -12,11 +12,7 @@ import (
 // TestPlatformWindows checks, on any OS, what `hsu validate` reports for
 // Windows: every setting the Job Object adapter cannot enforce, by key path.
 func TestPlatformWindows(t *testing.T) {
-	tests := []struct {
-		name   string
-		worker string   // one worker's YAML, indented under workers.w
-		want   []string // the reported key paths
-	}{
+	tests := []ruleCase{
 		{"what the adapter does", `
     shell: "api.exe --port 8080 > NUL"
     env: {LOG_LEVEL: debug}
@@ -68,38 +64,54 @@ func TestPlatformWindows(t *testing.T) {
       cpu: {max: 1}
       pids: {max: 10}`, []string{"workers.w.resources.cpu.policy", "workers.w.resources.pids", "workers.w.stop.signal"}},
 	}
+	runRuleCases(t, "windows", tests, func(msg string) bool {
+		return strings.Contains(msg, "Windows") || strings.Contains(msg, "not enforced by this build") ||
+			strings.Contains(msg, "not implemented by this build")
+	})
+}
+
+// ruleCase is one worker's YAML (indented under workers.w) and the key
+// paths a platform's rules report for it.
+type ruleCase struct {
+	name, worker string
+	want         []string
+}
+
+// runRuleCases checks the paths each case reports on goos, and that each
+// message says why (msgOK).
+func runRuleCases(t *testing.T, goos string, tests []ruleCase, msgOK func(string) bool) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := "version: 1\nworkers:\n  w:" + tt.worker + "\n"
-			got := platformReports(t, "windows", src)
+			got := platformReports(t, goos, src)
 			paths := make([]string, len(got))
 			for i, e := range got {
 				paths[i] = e.Path
-				if !strings.Contains(e.Msg, "Windows") && !strings.Contains(e.Msg, "not enforced by this build") &&
-					!strings.Contains(e.Msg, "not implemented by this build") {
+				if !msgOK(e.Msg) {
 					t.Errorf("%s: message %q does not say why", e.Path, e.Msg)
 				}
 			}
 			slices.Sort(paths)
-			if !slices.Equal(paths, tt.want) {
-				t.Errorf("reported %q\nwant %q\nerrors: %v", paths, tt.want, got)
+			want := slices.Clone(tt.want)
+			slices.Sort(want)
+			if !slices.Equal(paths, want) {
+				t.Errorf("reported %q\nwant %q\nerrors: %v", paths, want, got)
 			}
 		})
 	}
 }
 
+func nonEmpty(msg string) bool { return strings.TrimSpace(msg) != "" }
+
 // platformReports loads src, valid on its own, with the rules of goos and
 // returns what they reported.
 func platformReports(t *testing.T, goos, src string) []config.Error {
 	t.Helper()
-	opts := config.Options{ // off the disk and out of the environment
-		ReadFile:  func(name string) ([]byte, error) { return nil, errors.New("no files in this test: " + name) },
-		Glob:      func(string) ([]string, error) { return nil, nil },
-		LookupEnv: func(string) (string, bool) { return "", false },
-	}
-	if _, err := config.Parse("/cfg/hsu.yaml", []byte(src), opts); err != nil {
+	if _, err := config.Parse("/cfg/hsu.yaml", []byte(src), noFiles()); err != nil {
 		t.Fatalf("config invalid before any platform check:\n%s\n%v", src, err)
 	}
+	opts := noFiles()
 	opts.Platform = Platform{GOOS: goos}
 	_, err := config.Parse("/cfg/hsu.yaml", []byte(src), opts)
 	var l *config.ErrorList
@@ -112,13 +124,18 @@ func platformReports(t *testing.T, goos, src string) []config.Error {
 	return l.Errs
 }
 
+// noFiles keeps the tests off the disk and out of the environment.
+func noFiles() config.Options {
+	return config.Options{
+		ReadFile:  func(name string) ([]byte, error) { return nil, errors.New("no files in this test: " + name) },
+		Glob:      func(string) ([]string, error) { return nil, nil },
+		LookupEnv: func(string) (string, bool) { return "", false },
+	}
+}
+
 // TestPlatformLinux checks what `hsu validate` reports for Linux.
 func TestPlatformLinux(t *testing.T) {
-	tests := []struct {
-		name   string
-		worker string
-		want   []string
-	}{
+	runRuleCases(t, "linux", []ruleCase{
 		{"kernel limits and sampled policies", `
     command: [api]
     user: nobody
@@ -133,18 +150,5 @@ func TestPlatformLinux(t *testing.T) {
       memory: {max: 1Gi, policy: throttle}
       pids: {max: 10, policy: throttle}
       io: {read_bps: 10Mi}`, []string{"workers.w.resources.io", "workers.w.resources.memory.policy", "workers.w.resources.pids.policy"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := platformReports(t, "linux", "version: 1\nworkers:\n  w:"+tt.worker+"\n")
-			paths := make([]string, len(got))
-			for i, e := range got {
-				paths[i] = e.Path
-			}
-			slices.Sort(paths)
-			if !slices.Equal(paths, tt.want) {
-				t.Errorf("reported %q\nwant %q\nerrors: %v", paths, tt.want, got)
-			}
-		})
-	}
+	}, nonEmpty)
 }

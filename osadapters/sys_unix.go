@@ -424,13 +424,9 @@ func (u *Unix) Verify(p Proc) bool {
 // Find locates an unmanaged worker's process by pidfile or discovery.
 func (u *Unix) Find(spec *config.Worker) (Proc, error) {
 	if spec.Pidfile != "" {
-		b, err := os.ReadFile(spec.Pidfile)
+		pid, err := readPidfile(spec.Pidfile)
 		if err != nil {
-			return Proc{}, fmt.Errorf("pidfile: %w", err)
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || pid <= 0 {
-			return Proc{}, fmt.Errorf("pidfile %s: no pid in %q", spec.Pidfile, strings.TrimSpace(string(b)))
+			return Proc{}, err
 		}
 		if syscall.Kill(pid, 0) != nil {
 			return Proc{}, fmt.Errorf("pidfile %s: pid %d is not running", spec.Pidfile, pid)

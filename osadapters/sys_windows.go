@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -601,13 +600,9 @@ func (w *Windows) Sample(h engine.Handle, p Proc) (engine.Usage, error) {
 // Find locates an unmanaged worker's process by pidfile or discovery.
 func (w *Windows) Find(spec *config.Worker) (Proc, error) {
 	if spec.Pidfile != "" {
-		b, err := os.ReadFile(spec.Pidfile)
+		pid, err := readPidfile(spec.Pidfile)
 		if err != nil {
-			return Proc{}, fmt.Errorf("pidfile: %w", err)
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || pid <= 0 {
-			return Proc{}, fmt.Errorf("pidfile %s: no pid in %q", spec.Pidfile, strings.TrimSpace(string(b)))
+			return Proc{}, err
 		}
 		st, err := startTimeOf(pid)
 		if err != nil {
