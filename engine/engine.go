@@ -94,6 +94,9 @@ func (e *Engine) Now() time.Duration { return e.now }
 // Step applies one event and returns the actions it causes. The returned
 // slice is reused by the next Step.
 func (e *Engine) Step(ev Event) []Action {
+	if cap(e.out) > 256 && len(e.out) < 64 {
+		e.out = nil // a burst's buffer (a cold start of many workers) is not kept
+	}
 	e.out = e.out[:0]
 	if ev.At > e.now {
 		e.now = ev.At

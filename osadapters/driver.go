@@ -226,6 +226,9 @@ func (d *Driver) Run(ctx context.Context) error {
 			return ctx.Err()
 		case <-d.inbox.notify:
 		}
+		if cap(batch) > 256 {
+			batch = nil // a burst's batch is not kept
+		}
 		batch = d.inbox.drain(batch)
 		for _, ev := range batch {
 			d.step(ev)

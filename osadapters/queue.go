@@ -33,6 +33,9 @@ func (q *queue) drain(buf []engine.Event) []engine.Event {
 	buf = append(buf[:0], q.items...)
 	clear(q.items)
 	q.items = q.items[:0]
+	if cap(q.items) > 256 {
+		q.items = nil // a burst's backlog is not kept
+	}
 	q.mu.Unlock()
 	return buf
 }
