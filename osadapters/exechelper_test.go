@@ -4,6 +4,7 @@ package osadapters
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"reflect"
@@ -15,7 +16,7 @@ import (
 func TestExecHelperArgsRoundTrip(t *testing.T) {
 	tests := []execLimits{
 		{NoFile: 1024, Path: "/usr/bin/api", Argv: []string{"api"}},
-		{EnvFD: 5, Join: []string{"/sys/fs/cgroup/pids/hsu/x/w-1-2/cgroup.procs"}, Path: "/p", Argv: []string{"p"}},
+		{EnvFD: 5, StatusFD: 6, Join: []string{"/sys/fs/cgroup/pids/hsu/x/w-1-2/cgroup.procs"}, Path: "/p", Argv: []string{"p"}},
 		// Arguments that look like the helper's own survive untouched.
 		{NoFile: 1, Path: "/bin/sh", Argv: []string{"sh", "-c", "exec x -- nofile=3", "--", "uid=0", "", " spaced \n"}},
 		{NoFile: 1 << 20, Cred: &syscall.Credential{Uid: 501, Gid: 20, Groups: []uint32{}}, Path: "rel/prog", Argv: []string{"prog", "--"}},
@@ -135,5 +136,28 @@ func TestExecHelperExec(t *testing.T) {
 	r.Close()
 	if code != 0 || out != "from-fd|none\n" {
 		t.Errorf("helper with envfd: exit %d, stdout %q, stderr %q; want the environment from the descriptor only", code, out, stderr)
+	}
+
+	// With a status pipe, a failure reaches hsu with its errno (a failed
+	// start), and a successful exec closes the pipe with nothing written.
+	for _, tc := range []struct {
+		nofile  uint64
+		wantErr bool
+	}{{1 << 40, true}, {64, false}} {
+		sr, sw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, stderr, code := run(execLimits{StatusFD: 3, NoFile: tc.nofile, Path: "/bin/sh", Argv: []string{"sh", "-c", "exit 0"}}, sw)
+		sw.Close()
+		serr := helperStatus(sr)
+		sr.Close()
+		var errno syscall.Errno
+		switch {
+		case tc.wantErr && (serr == nil || !errors.As(serr, &errno) || !strings.Contains(serr.Error(), "fds limit")):
+			t.Errorf("nofile=%d: status %v (exit %d, stderr %q); want the failure with its errno", tc.nofile, serr, code, stderr)
+		case !tc.wantErr && (serr != nil || code != 0):
+			t.Errorf("nofile=%d: status %v, exit %d; want a clean exec", tc.nofile, serr, code)
+		}
 	}
 }

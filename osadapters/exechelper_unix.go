@@ -32,12 +32,13 @@ const execHelperArg = "__hsu-exec-limits"
 
 // execLimits is what the helper applies to itself before the exec.
 type execLimits struct {
-	EnvFD  int                 // descriptor to read the program's environment from (NUL-separated); 0: none
-	Join   []string            // cgroup.procs files to move into first (cgroup v1 limits on Linux)
-	NoFile uint64              // RLIMIT_NOFILE, soft and hard; 0 leaves it alone
-	Cred   *syscall.Credential // switch to these ids after the limits (which may need root); nil: keep
-	Path   string              // the program to exec
-	Argv   []string            // its argv, argv[0] included
+	EnvFD    int                 // descriptor to read the program's environment from (NUL-separated); 0: none
+	StatusFD int                 // descriptor to report a failure on (closed by the exec on success); 0: none
+	Join     []string            // cgroup.procs files to move into first (cgroup v1 limits on Linux)
+	NoFile   uint64              // RLIMIT_NOFILE, soft and hard; 0 leaves it alone
+	Cred     *syscall.Credential // switch to these ids after the limits (which may need root); nil: keep
+	Path     string              // the program to exec
+	Argv     []string            // its argv, argv[0] included
 }
 
 // args is the helper's command line (exe first) for cmd.Args.
@@ -45,6 +46,9 @@ func (l *execLimits) args(exe string) []string {
 	a := []string{exe, execHelperArg}
 	if l.EnvFD > 0 {
 		a = append(a, "envfd="+strconv.Itoa(l.EnvFD))
+	}
+	if l.StatusFD > 0 {
+		a = append(a, "statusfd="+strconv.Itoa(l.StatusFD))
 	}
 	for _, j := range l.Join {
 		a = append(a, "join="+j)
@@ -86,6 +90,11 @@ func decodeExecArgs(args []string) (*execLimits, error) {
 		case "envfd":
 			l.EnvFD, err = strconv.Atoi(val)
 			if err == nil && l.EnvFD < 3 {
+				err = errors.New("must be 3 or more")
+			}
+		case "statusfd":
+			l.StatusFD, err = strconv.Atoi(val)
+			if err == nil && l.StatusFD < 3 {
 				err = errors.New("must be 3 or more")
 			}
 		case "join":
@@ -200,9 +209,13 @@ func (l *execLimits) apply() error {
 // must not reach a privileged process, where LD_PRELOAD, GODEBUG and the
 // like would act before the credentials are dropped. It is passed on an
 // inherited pipe instead (envfd=N) and given to the program at its exec.
-// cmd.ExtraFiles gains the pipe's read end: close the files after
-// cmd.ExtraFiles's original ones once cmd has started.
-func wrapExec(cmd *exec.Cmd, l execLimits, what string) error {
+// A second pipe reports the helper's failure (its errno and message) to
+// wrapExec's caller, who reads it to EOF once the helper runs (the exec
+// closes it): a limit the kernel refuses is then a failed start, as when
+// hsu sets it from outside. cmd.ExtraFiles gains the helper's ends of
+// both pipes: close the files after cmd.ExtraFiles's original ones once
+// cmd has started, then read the returned status (helperStatus).
+func wrapExec(cmd *exec.Cmd, l execLimits, what string) (*os.File, error) {
 	exe := "/proc/self/exe" // this very binary, even if replaced on disk since
 	if runtime.GOOS != "linux" {
 		var err error
@@ -210,7 +223,7 @@ func wrapExec(cmd *exec.Cmd, l execLimits, what string) error {
 			_, err = os.Stat(exe) // replaced or removed since hsu started?
 		}
 		if err != nil {
-			return fmt.Errorf("%s: the hsu binary, which applies it before the program starts (exec helper): %w", what, err)
+			return nil, fmt.Errorf("%s: the hsu binary, which applies it before the program starts (exec helper): %w", what, err)
 		}
 	}
 	env := cmd.Env
@@ -219,15 +232,21 @@ func wrapExec(cmd *exec.Cmd, l execLimits, what string) error {
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
-		return fmt.Errorf("%s: exec helper: %w", what, err)
+		return nil, fmt.Errorf("%s: exec helper: %w", what, err)
+	}
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("%s: exec helper: %w", what, err)
 	}
 	go func() {
 		// More than a pipe holds: written while the helper reads.
 		w.Write([]byte(strings.Join(env, "\x00")))
 		w.Close()
 	}()
-	l.EnvFD = 3 + len(cmd.ExtraFiles)
-	cmd.ExtraFiles = append(cmd.ExtraFiles, r)
+	l.EnvFD, l.StatusFD = 3+len(cmd.ExtraFiles), 4+len(cmd.ExtraFiles)
+	cmd.ExtraFiles = append(cmd.ExtraFiles, r, statusW)
 	l.Path, l.Argv = cmd.Path, cmd.Args
 	if a := cmd.SysProcAttr; a != nil && a.Credential != nil {
 		l.Cred, a.Credential = a.Credential, nil
@@ -235,7 +254,26 @@ func wrapExec(cmd *exec.Cmd, l execLimits, what string) error {
 	// argv[0] "hsu", not the path: a binary that dispatches on its name
 	// (the testscript test binary doubling as hsu) must run hsu's main.
 	cmd.Path, cmd.Args, cmd.Env = exe, l.args("hsu"), []string{}
-	return nil
+	return statusR, nil
+}
+
+// helperStatus reads the exec helper's status pipe to EOF: nothing means
+// the program was exec'd; otherwise the failure, with its errno.
+func helperStatus(r *os.File) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("exec helper status: %w", err)
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	name, msg, _ := strings.Cut(string(b), " ")
+	for errno, n := range errnoNames { // order-free: names are unique
+		if n == name {
+			return fmt.Errorf("%s: %w", msg, errno)
+		}
+	}
+	return errors.New(msg)
 }
 
 // RunExecHelper is the exec helper's entry point; main calls it first.
@@ -251,6 +289,9 @@ func RunExecHelper() {
 
 func runExecHelper(args []string) {
 	l, err := decodeExecArgs(args)
+	if err == nil && l.StatusFD > 0 {
+		syscall.CloseOnExec(l.StatusFD) // closed by a successful exec: EOF for hsu
+	}
 	if err == nil {
 		err = l.apply()
 	}
@@ -262,6 +303,14 @@ func runExecHelper(args []string) {
 		err = fmt.Errorf("exec %s: %w", l.Path, syscall.Exec(l.Path, l.Argv, env))
 	}
 	fmt.Fprintf(os.Stderr, "hsu: cannot start the worker: %v\n", err)
+	if l != nil && l.StatusFD > 0 {
+		name := "EIO"
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			name = errnoName(errno)
+		}
+		syscall.Write(l.StatusFD, []byte(name+" "+err.Error()))
+	}
 	os.Exit(127)
 }
 

@@ -209,15 +209,15 @@ func discover(d *config.Discover) (Proc, error) {
 // child sets its own before it execs the program. The credentials move
 // into the helper too, so the limit is set with hsu's privileges (a
 // hard limit above the current one needs root) before they are dropped.
-func prepareExec(cmd *exec.Cmd, spec *config.Worker) error {
+func prepareExec(cmd *exec.Cmd, spec *config.Worker) (*os.File, error) {
 	if spec.Resources.FDs == nil {
-		return nil
+		return nil, nil
 	}
 	return wrapExec(cmd, execLimits{NoFile: uint64(spec.Resources.FDs.Max)}, "fds limit")
 }
 
 // applyLimits: the exec helper has applied them (prepareExec); a failure
-// there is the instance's exit 127 with the reason on its stderr.
+// there comes back on its status pipe as a failed start.
 func applyLimits(int, *config.Worker) error { return nil }
 
 // cgroups: none on macOS. sys_unix.go only uses them when non-nil.
@@ -225,15 +225,17 @@ type cgroups struct{ noClone3 bool }
 
 func openCgroups(string) *cgroups { return nil }
 
-func (*cgroups) prepare(engine.Handle, *syscall.SysProcAttr) (func(), error)   { return func() {}, nil }
-func (*cgroups) procs(engine.Handle) []int                                     { return nil }
-func (*cgroups) empty(engine.Handle) bool                                      { return true }
-func (*cgroups) kill(engine.Handle)                                            {}
-func (*cgroups) oomKilled(engine.Handle) bool                                  { return false }
-func (*cgroups) remove(engine.Handle)                                          {}
-func (*cgroups) setLimits(engine.Handle, *config.Worker) error                 { return nil }
-func (*cgroups) afterStart(engine.Handle, *config.Worker, int) error           { return nil }
-func (*cgroups) checkLimits(*config.Worker) error                              { return nil }
-func (*cgroups) joinBeforeExec(engine.Handle, *config.Worker, *exec.Cmd) error { return nil }
+func (*cgroups) prepare(engine.Handle, *syscall.SysProcAttr) (func(), error) { return func() {}, nil }
+func (*cgroups) procs(engine.Handle) []int                                   { return nil }
+func (*cgroups) empty(engine.Handle) bool                                    { return true }
+func (*cgroups) kill(engine.Handle)                                          {}
+func (*cgroups) oomKilled(engine.Handle) bool                                { return false }
+func (*cgroups) remove(engine.Handle)                                        {}
+func (*cgroups) setLimits(engine.Handle, *config.Worker) error               { return nil }
+func (*cgroups) afterStart(engine.Handle, *config.Worker, int) error         { return nil }
+func (*cgroups) checkLimits(*config.Worker) error                            { return nil }
+func (*cgroups) joinBeforeExec(engine.Handle, *config.Worker, *exec.Cmd) (*os.File, error) {
+	return nil, nil
+}
 
 func startFallback(*exec.Cmd, error) *exec.Cmd { return nil }

@@ -253,7 +253,7 @@ func (u *Unix) Throttling(_ engine.Handle, resource string) error {
 }
 
 // prepareExec: Linux sets rlimits from outside (prlimit), nothing to wrap.
-func prepareExec(*exec.Cmd, *config.Worker) error { return nil }
+func prepareExec(*exec.Cmd, *config.Worker) (*os.File, error) { return nil, nil }
 
 // applyLimits applies resources.fds to a just-started process.
 func applyLimits(pid int, spec *config.Worker) error {
@@ -545,7 +545,7 @@ func (c *cgroups) afterStart(h engine.Handle, _ *config.Worker, pid int) error {
 // here (hybrid systems) and makes the instance join those cgroups before
 // its program runs, through the exec helper: moved from outside after
 // the start, a shell that forks at once had its children escape the limit.
-func (c *cgroups) joinBeforeExec(h engine.Handle, spec *config.Worker, cmd *exec.Cmd) error {
+func (c *cgroups) joinBeforeExec(h engine.Handle, spec *config.Worker, cmd *exec.Cmd) (*os.File, error) {
 	var joins []string
 	if c.noClone3 {
 		// No clone3 into a cgroup (< 5.7): the cgroup2 one is joined the
@@ -560,15 +560,15 @@ func (c *cgroups) joinBeforeExec(h engine.Handle, spec *config.Worker, cmd *exec
 		}
 		dir := filepath.Join(c.v1[ctrl], instKey(h))
 		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%s cgroup: %w", ctrl, err)
+			return nil, fmt.Errorf("%s cgroup: %w", ctrl, err)
 		}
 		if err := writeLimits(dir, l.v1); err != nil {
-			return err
+			return nil, err
 		}
 		joins = append(joins, filepath.Join(dir, "cgroup.procs"))
 	}
 	if len(joins) == 0 {
-		return nil
+		return nil, nil
 	}
 	return wrapExec(cmd, execLimits{Join: joins}, "cgroup v1 limits")
 }

@@ -99,15 +99,23 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 	}
 	cmd := &exec.Cmd{Path: path, Args: argv, Env: env, Dir: spec.Workdir, ExtraFiles: files}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	defer func() {
+	var status *os.File // the exec helper's status pipe, if it is used
+	closeHelperFiles := func() {
 		for _, f := range cmd.ExtraFiles[len(files):] {
-			f.Close() // the exec helper's (wrapExec): the child has its copy
+			f.Close() // the exec helper's (wrapExec): the child has its copies
+		}
+	}
+	defer func() {
+		closeHelperFiles()
+		if status != nil {
+			status.Close()
 		}
 	}()
 	if err := setCredential(cmd.SysProcAttr, spec); err != nil {
 		return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
 	}
-	if err := prepareExec(cmd, spec); err != nil {
+	status, err = prepareExec(cmd, spec)
+	if err != nil {
 		return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
 	}
 	if err := u.cg.checkLimits(spec); err != nil {
@@ -124,9 +132,11 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 			u.cg.remove(h)
 			return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
 		}
-		if err := u.cg.joinBeforeExec(h, spec, cmd); err != nil {
+		if st, err := u.cg.joinBeforeExec(h, spec, cmd); err != nil {
 			u.cg.remove(h)
 			return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
+		} else if st != nil {
+			status = st
 		}
 	}
 	outW, outR, err := u.openOutput(h, "out")
@@ -152,7 +162,14 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 		return Proc{}, fmt.Errorf("start %s: %w", instKey(h), startErr)
 	}
 	p := Proc{PID: cmd.Process.Pid, StartTime: startTime(cmd.Process.Pid), Group: true}
-	limitErr := applyLimits(p.PID, spec)
+	var limitErr error
+	if status != nil {
+		closeHelperFiles() // hsu's copy of the status pipe's write end: EOF at the helper's exec
+		limitErr = helperStatus(status)
+	}
+	if limitErr == nil {
+		limitErr = applyLimits(p.PID, spec)
+	}
 	if limitErr == nil && u.cg != nil {
 		limitErr = u.cg.afterStart(h, spec, p.PID)
 	}
