@@ -288,10 +288,22 @@ func RunExecHelper() {
 }
 
 func runExecHelper(args []string) {
-	l, err := decodeExecArgs(args)
-	if err == nil && l.StatusFD > 0 {
-		syscall.CloseOnExec(l.StatusFD) // closed by a successful exec: EOF for hsu
+	// The status descriptor first, so that even arguments this helper
+	// cannot decode (an hsu of another version) are reported as a failed
+	// start rather than as a start followed by exit 127.
+	statusFD := 0
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if v, ok := strings.CutPrefix(a, "statusfd="); ok {
+			if n, err := strconv.Atoi(v); err == nil && n >= 3 {
+				statusFD = n
+				syscall.CloseOnExec(n) // closed by a successful exec: EOF for hsu
+			}
+		}
 	}
+	l, err := decodeExecArgs(args)
 	if err == nil {
 		err = l.apply()
 	}
@@ -303,13 +315,13 @@ func runExecHelper(args []string) {
 		err = fmt.Errorf("exec %s: %w", l.Path, syscall.Exec(l.Path, l.Argv, env))
 	}
 	fmt.Fprintf(os.Stderr, "hsu: cannot start the worker: %v\n", err)
-	if l != nil && l.StatusFD > 0 {
+	if statusFD > 0 {
 		name := "EIO"
 		var errno syscall.Errno
 		if errors.As(err, &errno) {
 			name = errnoName(errno)
 		}
-		syscall.Write(l.StatusFD, []byte(name+" "+err.Error()))
+		syscall.Write(statusFD, []byte(name+" "+err.Error()))
 	}
 	os.Exit(127)
 }

@@ -17,6 +17,9 @@ func checkDarwin(cfg *config.Config, report func(path, msg string)) {
 		if p := w.Resources.Pids; p != nil && p.Policy == config.ResThrottle {
 			report(path+".resources.pids.policy", "throttle is not available for pids on macOS (there is no per-tree process cap); use log, alert, restart, graceful_shutdown or immediate_kill, which act on hsu's samples")
 		}
+		if w.Type == config.TypeUnmanaged && w.Resources.FDs != nil {
+			report(path+".resources.fds", "fds is a limit hsu sets on the processes it starts (through its exec helper); an unmanaged worker's process keeps its own")
+		}
 		if d := w.Discover; d != nil && d.Port != 0 {
 			report(path+".discover.port", "discovery by listening port is not supported on macOS (finding a socket's owner needs lsof there); use discover.cmdline or pidfile")
 		}

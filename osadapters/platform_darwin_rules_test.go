@@ -55,6 +55,11 @@ func TestDarwinRules(t *testing.T) {
 		{"pidfile", `
     type: unmanaged
     pidfile: /var/run/db.pid`, nil},
+		{"unmanaged with fds", `
+    type: unmanaged
+    pidfile: /var/run/db.pid
+    resources:
+      fds: {max: 100}`, []string{"workers.w.resources.fds"}},
 		{"everything at once", `
     command: [/usr/bin/api]
     resources:

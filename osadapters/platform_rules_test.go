@@ -150,5 +150,18 @@ func TestPlatformLinux(t *testing.T) {
       memory: {max: 1Gi, policy: throttle}
       pids: {max: 10, policy: throttle}
       io: {read_bps: 10Mi}`, []string{"workers.w.resources.io", "workers.w.resources.memory.policy", "workers.w.resources.pids.policy"}},
+		{"unmanaged: sampled policies only", `
+    type: unmanaged
+    pidfile: /run/db.pid
+    resources:
+      memory: {max: 1Gi}
+      cpu: {max: 1, policy: restart}`, nil},
+		{"unmanaged: limits of started processes", `
+    type: unmanaged
+    pidfile: /run/db.pid
+    resources:
+      cpu: {max: 1}
+      pids: {max: 10}
+      fds: {max: 100}`, []string{"workers.w.resources.cpu.policy", "workers.w.resources.fds", "workers.w.resources.pids"}},
 	}, nonEmpty)
 }

@@ -191,7 +191,7 @@ func waitPIDExit(pid int, limit time.Duration) {
 			return
 		}
 	}
-	for time.Now().Before(deadline) && syscall.Kill(pid, 0) == nil {
+	for time.Now().Before(deadline) && alive(pid) {
 		time.Sleep(200 * time.Millisecond) // no pidfd: poll
 	}
 }

@@ -423,6 +423,13 @@ func (u *Unix) killRest(h engine.Handle, p Proc) {
 	}
 }
 
+// alive reports whether process pid exists: EPERM (another user's
+// process, hsu not root) is alive too.
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
 // groupAlive reports whether any process is left in process group pgid.
 func groupAlive(pgid int) bool {
 	return syscall.Kill(-pgid, 0) == nil
@@ -431,7 +438,7 @@ func groupAlive(pgid int) bool {
 // Verify reports whether p is still the process that was started: alive,
 // and (where the OS tells) with the same start time.
 func (u *Unix) Verify(p Proc) bool {
-	if p.PID <= 0 || syscall.Kill(p.PID, 0) != nil {
+	if p.PID <= 0 || !alive(p.PID) {
 		return false
 	}
 	st := startTime(p.PID)
@@ -445,7 +452,7 @@ func (u *Unix) Find(spec *config.Worker) (Proc, error) {
 		if err != nil {
 			return Proc{}, err
 		}
-		if syscall.Kill(pid, 0) != nil {
+		if !alive(pid) {
 			return Proc{}, fmt.Errorf("pidfile %s: pid %d is not running", spec.Pidfile, pid)
 		}
 		p := Proc{PID: pid, StartTime: startTime(pid)}
@@ -467,7 +474,7 @@ func (u *Unix) Find(spec *config.Worker) (Proc, error) {
 // how long a PID reused meanwhile could go unnoticed where it cannot.
 func waitGone(p Proc) {
 	for {
-		if syscall.Kill(p.PID, 0) != nil || (p.StartTime != 0 && startTime(p.PID) != p.StartTime) {
+		if !alive(p.PID) || (p.StartTime != 0 && startTime(p.PID) != p.StartTime) {
 			return
 		}
 		waitPIDExit(p.PID, 5*time.Second)

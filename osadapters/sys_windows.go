@@ -307,7 +307,13 @@ func winWaitDrained(done chan struct{}, limit time.Duration, files ...*os.File) 
 		for _, f := range files {
 			f.Close()
 		}
-		<-done
+		// A log sink that blocks (a QuickEdit selection pauses console
+		// writes) must not hold the exit up either.
+		t.Reset(time.Second)
+		select {
+		case <-done:
+		case <-t.C:
+		}
 	}
 	for _, f := range files {
 		f.Close()
