@@ -64,6 +64,7 @@ func NewWindows(stateDir string) (*Windows, error) {
 	if err != nil {
 		return nil, fmt.Errorf("job completion port: %w", err)
 	}
+	ignoreBreak()
 	w := &Windows{StateDir: stateDir, port: port, console: ensureConsole(),
 		jobs: map[engine.Handle]*job{}, byPID: map[int]*job{}, byKey: map[uintptr]*job{},
 		watching: map[engine.Handle]bool{}, cpu: map[engine.Handle]winCPUSample{}}
@@ -75,7 +76,23 @@ var (
 	procAllocConsole     = kernel32.NewProc("AllocConsole")
 	procGetConsoleWindow = kernel32.NewProc("GetConsoleWindow")
 	procShowWindow       = windows.NewLazySystemDLL("user32.dll").NewProc("ShowWindow")
+
+	procSetConsoleCtrlHandler = kernel32.NewProc("SetConsoleCtrlHandler")
+	// swallowBreak handles CTRL_BREAK_EVENT for hsu itself: hsu sends it
+	// to its workers' process groups, and one that reaches hsu (a PID that
+	// is no longer a group, microsoft/terminal#335) must not stop
+	// everything. Ctrl-C still reaches Go's handler.
+	swallowBreak = windows.NewCallback(func(ctrlType uint32) uintptr {
+		if ctrlType == windows.CTRL_BREAK_EVENT {
+			return 1
+		}
+		return 0
+	})
 )
+
+// ignoreBreak installs swallowBreak; handlers run newest first, so it
+// precedes Go's own.
+func ignoreBreak() { procSetConsoleCtrlHandler.Call(swallowBreak, 1) }
 
 // ensureConsole makes sure hsu has a console its workers inherit: CTRL_BREAK
 // only reaches process groups on the sender's console. Run from a console,
