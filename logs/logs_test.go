@@ -1234,12 +1234,24 @@ func TestCloseStopsEverything(t *testing.T) {
 	if err := f.h.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
+	// Close has waited for them (WaitGroup); a goroutine that called Done
+	// may still be returning for a moment, so they get a deadline to vanish.
 	buf := make([]byte, 1<<20)
-	stacks := string(buf[:runtime.Stack(buf, true)])
-	for _, fn := range []string{"logs.(*subscription).pump", "logs.(*fileSink).mill"} {
-		if strings.Contains(stacks, fn) {
-			t.Errorf("%s still running after Close", fn)
+	for deadline := time.Now().Add(2 * time.Second); ; {
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		var left []string
+		for _, fn := range []string{"logs.(*subscription).pump", "logs.(*fileSink).mill"} {
+			if strings.Contains(stacks, fn) {
+				left = append(left, fn)
+			}
 		}
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v still running 2 s after Close", left)
+		}
+		time.Sleep(time.Millisecond) // polling the runtime for goroutine exit
 	}
 	// Writers still reach the console and ring after Close.
 	io.WriteString(w, "after close\n")
