@@ -2,7 +2,6 @@ package logs
 
 import (
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -10,21 +9,12 @@ import (
 // gateWriter blocks every Write until the gate opens (a paused terminal).
 type gateWriter struct {
 	gate chan struct{}
-	mu   sync.Mutex
-	buf  strings.Builder
+	syncBuffer
 }
 
 func (g *gateWriter) Write(p []byte) (int, error) {
 	<-g.gate
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.buf.Write(p)
-}
-
-func (g *gateWriter) String() string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.buf.String()
+	return g.syncBuffer.Write(p)
 }
 
 func TestAsyncConsole(t *testing.T) {

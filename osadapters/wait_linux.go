@@ -52,7 +52,6 @@ type waitResult int
 
 const (
 	waitExited      waitResult = iota // st is the exit status
-	waitRunning                       // WNOHANG: nothing has exited
 	waitInterrupted                   // EINTR
 	waitFailed                        // the child is gone (reaped elsewhere): status unknown
 )
@@ -77,7 +76,7 @@ func peekExit(idType, id, options int) (ExitStatus, waitResult) {
 	i32 := func(o int) int32 { return *(*int32)(unsafe.Pointer(&info[o])) }
 	code, pid, status := i32(8), i32(off), i32(off+8)
 	if pid == 0 {
-		return unknown, waitRunning
+		return unknown, waitFailed // no child reported: cannot happen without WNOHANG
 	}
 	switch code {
 	case cldExited:
