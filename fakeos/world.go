@@ -35,6 +35,9 @@ type Options struct {
 	StrictPersist bool
 	// StopAtFirstViolation ends the run at the first violation.
 	StopAtFirstViolation bool
+	// OnAction, when set, sees every engine action as it is carried out
+	// (summaries such as restarts by trigger are built from it).
+	OnAction func(at time.Duration, a *engine.Action)
 }
 
 // World is one simulation run.
@@ -349,6 +352,9 @@ func (w *World) deliver(ev engine.Event) {
 func (w *World) act(a *engine.Action) {
 	w.tr.action(w.now, a)
 	w.check.action(a)
+	if w.opt.OnAction != nil {
+		w.opt.OnAction(w.now, a)
+	}
 	switch a.Kind {
 	case engine.ActSpawn:
 		w.spawn(a)
