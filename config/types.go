@@ -117,7 +117,7 @@ const (
 type Triggers struct {
 	Crash    *TriggerRestart `yaml:"crash" doc:"Restarts after the process exited by itself."`
 	Health   *TriggerRestart `yaml:"health" doc:"Restarts after a liveness probe failed."`
-	Resource *TriggerRestart `yaml:"resource" doc:"Restarts after a resource policy (restart) fired."`
+	Resource *TriggerRestart `yaml:"resource" doc:"Restarts after a resource limit was hit: an OOM kill, hsu's kill under immediate_kill, or policy restart."`
 }
 
 // TriggerRestart overrides parts of Restart for one trigger; unset fields
@@ -217,23 +217,26 @@ type Resources struct {
 	Memory          *MemoryLimit `yaml:"memory" doc:"Memory limit (resident set, or the cgroup's usage)."`
 	CPU             *CPULimit    `yaml:"cpu" doc:"CPU limit in cores."`
 	Pids            *PidsLimit   `yaml:"pids" doc:"Limit on processes and threads of the instance's tree."`
-	IO              *IOLimit     `yaml:"io" doc:"Block I/O bandwidth limits (cgroup io/blkio)."`
+	IO              *IOLimit     `yaml:"io" doc:"Block I/O bandwidth limits; rejected by hsu validate on every platform today (not enforced by this build yet)."`
 	FDs             *FDLimit     `yaml:"fds" doc:"Open file descriptor limit (RLIMIT_NOFILE)."`
 	MonitorInterval Duration     `yaml:"monitor_interval" doc:"How often usage is sampled." default:"5s"`
 }
 
 // MemoryLimit: what happens at max depends on policy. immediate_kill
-// (the default) is a hard limit the kernel enforces (cgroup memory.max): the
-// instance is OOM-killed, reported as OOMKilled and restarted under the
-// resource trigger as its restart policy says. throttle sets a soft kernel
-// limit (memory.high) that reclaims without killing. restart,
-// graceful_shutdown, log and alert are applied by hsu when a sample reaches
-// max, so the instance can shut down cleanly; usage may overshoot by up to
-// one monitor_interval of growth.
+// (the default) is a hard limit the kernel enforces where the OS has one
+// (cgroup memory.max, a Windows job's memory limit): the instance is
+// OOM-killed, reported as OOMKilled; where it has none, hsu kills the
+// instance when a sample reaches max, reported as hsu's kill. Either way it
+// is restarted under the resource trigger as its restart policy says.
+// restart, graceful_shutdown, log and alert are applied by hsu when a
+// sample reaches max, so the instance can shut down cleanly; usage may
+// overshoot by up to one monitor_interval of growth. throttle (a soft
+// kernel limit, memory.high) is not implemented: validation rejects it
+// on every platform rather than ignore it.
 type MemoryLimit struct {
 	Max    Size   `yaml:"max" doc:"The limit; see policy for who enforces it."`
-	Warn   Size   `yaml:"warn" doc:"Soft threshold: crossing it is logged and emitted as an event; must be below max."`
-	Policy string `yaml:"policy" doc:"At max: immediate_kill: kernel OOM kill (hard limit), then the restart policy applies; restart: hsu restarts it gracefully; graceful_shutdown: hsu stops it gracefully; throttle: kernel reclaim (memory.high), no kill; log/alert: only report." enum:"log|alert|throttle|restart|graceful_shutdown|immediate_kill" default:"immediate_kill"`
+	Warn   Size   `yaml:"warn" doc:"Soft threshold: crossing it is noted in hsu's log; must be below max."`
+	Policy string `yaml:"policy" doc:"At max: immediate_kill: a kernel OOM kill where the OS enforces the limit (OOMKilled), else hsu kills it when a sample reaches max; then the restart policy applies; restart: hsu restarts it gracefully; graceful_shutdown: hsu stops it gracefully; throttle: rejected by hsu validate today (memory.high is not implemented); log and alert (the same today): only a notice in hsu's log." enum:"log|alert|throttle|restart|graceful_shutdown|immediate_kill" default:"immediate_kill"`
 }
 
 // CPULimit is in cores.
@@ -247,7 +250,7 @@ type CPULimit struct {
 type PidsLimit struct {
 	Max    int    `yaml:"max" doc:"Maximum processes and threads." min:"1"`
 	Warn   int    `yaml:"warn" doc:"Soft threshold; must be below max." min:"0"`
-	Policy string `yaml:"policy" doc:"What to do when a sample reaches max (the OS refuses more forks regardless)." enum:"log|alert|throttle|restart|graceful_shutdown|immediate_kill" default:"log"`
+	Policy string `yaml:"policy" doc:"What to do when a sample reaches max (where the OS caps processes, a Linux pids cgroup or a Windows job, it refuses more forks regardless)." enum:"log|alert|throttle|restart|graceful_shutdown|immediate_kill" default:"log"`
 }
 
 // IOLimit is bytes per second.
@@ -270,7 +273,7 @@ type Stop struct {
 
 // Logs says where output goes.
 type Logs struct {
-	File    string `yaml:"file" doc:"Append output to this file (relative to the config file); replicas share it, each line tagged."`
+	File    string `yaml:"file" doc:"Append output to this file (relative to the config file); replicas share it: json lines carry the replica, text lines are tagged [i] only once a replica above 1 has started."`
 	Format  string `yaml:"format" doc:"text: one line as printed; json: one JSON object per line with time, worker, replica, stream, line." enum:"text|json" default:"text"`
 	Console bool   `yaml:"console" doc:"Also print to hsu's own output, prefixed with the worker name." default:"true"`
 	Rotate  Rotate `yaml:"rotate" doc:"Rotation of file."`

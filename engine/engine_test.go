@@ -455,14 +455,106 @@ workers:
 	}
 }
 
-func TestOOMExitIsRecordedAsOOM(t *testing.T) {
-	h := newHarness(t, cfgWith("on-failure"))
-	h.start()
-	h.run("api", 1)
-	h.step(Event{Kind: EvExited, H: h.handle("api", 1), Signal: "KILL", OOM: true})
-	h.expectState("api", 1, Backoff)
-	if r := h.e.Snapshot().reasonOf("api", 1); !strings.Contains(r, "OOMKilled") || !strings.Contains(r, "(resource)") {
-		t.Fatalf("reason %q, want OOMKilled under the resource trigger", r)
+// TestExitReasons: the kernel's OOM kill and hsu's own kill under
+// immediate_kill (a sample reached max, no kernel limit acted) are both
+// resource restarts, but their reasons must tell them apart, so a reader
+// knows whether a kernel limit or hsu's sampling killed the instance.
+func TestExitReasons(t *testing.T) {
+	tests := []struct {
+		name      string
+		resources string
+		usage     *Usage // sampled once before the exit; nil: no sample
+		exit      Event  // Kind and H are filled in
+		want      string // the backoff reason
+		lastExit  string
+	}{
+		{
+			name:     "kernel OOM kill",
+			exit:     Event{Signal: "KILL", OOM: true},
+			want:     "OOMKilled; restart 1 (resource) in 1s",
+			lastExit: "OOMKilled",
+		},
+		{
+			name:      "hsu kills at a memory sample",
+			resources: "{memory: {max: 100Mi, policy: immediate_kill}, monitor_interval: 1s}",
+			usage:     &Usage{Memory: 120 << 20},
+			exit:      Event{Signal: "KILL"},
+			want:      "killed by hsu: memory 120Mi reached max (policy immediate_kill); restart 1 (resource) in 1s",
+			lastExit:  "killed by hsu: memory 120Mi reached max (policy immediate_kill)",
+		},
+		{
+			name:      "hsu kills at a cpu sample",
+			resources: "{cpu: {max: 1, policy: immediate_kill}, monitor_interval: 1s}",
+			usage:     &Usage{CPU: 1.5},
+			exit:      Event{Signal: "KILL"},
+			want:      "killed by hsu: cpu 1500m reached max (policy immediate_kill); restart 1 (resource) in 1s",
+			lastExit:  "killed by hsu: cpu 1500m reached max (policy immediate_kill)",
+		},
+		{
+			name:      "hsu kills at a pids sample",
+			resources: "{pids: {max: 10, policy: immediate_kill}, monitor_interval: 1s}",
+			usage:     &Usage{Pids: 12},
+			exit:      Event{Signal: "KILL"},
+			want:      "killed by hsu: pids 12 reached max (policy immediate_kill); restart 1 (resource) in 1s",
+			lastExit:  "killed by hsu: pids 12 reached max (policy immediate_kill)",
+		},
+		{
+			// An exit racing the kill is still hsu's kill: never a success.
+			name:      "hsu's kill races a clean exit",
+			resources: "{memory: {max: 100Mi, policy: immediate_kill}, monitor_interval: 1s}",
+			usage:     &Usage{Memory: 100 << 20},
+			exit:      Event{Code: 0},
+			want:      "killed by hsu: memory 100Mi reached max (policy immediate_kill); restart 1 (resource) in 1s",
+			lastExit:  "killed by hsu: memory 100Mi reached max (policy immediate_kill)",
+		},
+		{
+			name:      "the kernel killed first",
+			resources: "{memory: {max: 100Mi, policy: immediate_kill}, monitor_interval: 1s}",
+			usage:     &Usage{Memory: 120 << 20},
+			exit:      Event{Signal: "KILL", OOM: true},
+			want:      "OOMKilled; restart 1 (resource) in 1s",
+			lastExit:  "OOMKilled",
+		},
+		{
+			name:     "a SIGKILL from elsewhere is a crash",
+			exit:     Event{Signal: "KILL"},
+			want:     "killed by SIGKILL; restart 1 (crash) in 1s",
+			lastExit: "killed by SIGKILL",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := ""
+			if tt.resources != "" {
+				res = "\n    resources: " + tt.resources
+			}
+			h := newHarness(t, `
+version: 1
+workers:
+  api:
+    command: [api]
+    restart: {policy: on-failure, backoff: {initial: 1s, jitter: 0}}`+res+"\n")
+			h.start()
+			h.run("api", 1)
+			if tt.usage != nil {
+				h.fire("api", 1, TimerSample)
+				h.step(Event{Kind: EvSample, H: h.handle("api", 1), Usage: *tt.usage})
+				if !h.has(ActKill, "api", 1) {
+					t.Fatalf("no kill at the sample: %+v", h.last)
+				}
+			}
+			ev := tt.exit
+			ev.Kind, ev.H = EvExited, h.handle("api", 1)
+			h.step(ev)
+			h.expectState("api", 1, Backoff)
+			st := h.e.Snapshot()
+			if r := st.reasonOf("api", 1); r != tt.want {
+				t.Errorf("reason %q, want %q", r, tt.want)
+			}
+			if r := st.Workers[0].Slots[0].LastExit; r != tt.lastExit {
+				t.Errorf("last exit %q, want %q", r, tt.lastExit)
+			}
+		})
 	}
 }
 

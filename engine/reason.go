@@ -44,6 +44,12 @@ const (
 	RProbeError                 // Text: an action failed (signal, kill, ...)
 	RBackoffDone                // the back-off delay elapsed
 	RWaitingCapacity            // N: desired; surplus replicas are still stopping
+	// RResourceKilled: hsu itself SIGKILLed the instance under
+	// immediate_kill after a sample reached max (Text: resource, N: value,
+	// Trigger: policy). Kept apart from ROOM, the kernel's kill at a limit
+	// it enforces, so a reader can tell which of the two acted. Last in
+	// the list so the values of the kinds before it do not change.
+	RResourceKilled
 )
 
 // Reason says why a transition or notice happened.
@@ -68,7 +74,7 @@ type Reason struct {
 
 func (r Reason) String() string {
 	s := r.text()
-	if r.FailedStart && (r.Kind == RExited || r.Kind == RSignalled || r.Kind == ROOM) {
+	if r.FailedStart && (r.Kind == RExited || r.Kind == RSignalled || r.Kind == ROOM || r.Kind == RResourceKilled) {
 		s += " before start_seconds (failed start)"
 	}
 	return s
@@ -106,6 +112,8 @@ func (r Reason) text() string {
 		return "killed by SIG" + r.Signal
 	case ROOM:
 		return "OOMKilled"
+	case RResourceKilled:
+		return fmt.Sprintf("killed by hsu: %s %s reached max (policy %s)", r.Text, formatUsage(r.Text, r.N), r.Trigger)
 	case RBackoff:
 		return fmt.Sprintf("%s; restart %d (%s) in %s", r.cause(), r.N, r.Trigger, r.D.Round(time.Millisecond))
 	case RWaitingCapacity:

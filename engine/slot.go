@@ -51,13 +51,15 @@ type instance struct {
 	// cleaning: an ActKill by handle is in flight; the slot waits for its
 	// EvDone (every process of the instance gone) before going on.
 	cleaning bool
-	// resourceKilled: killed by the immediate_kill policy, so the exit
-	// counts as a resource restart, like an OOM kill.
-	resourceKilled bool
-	logReady       bool
-	probes         [numProbes]probeState
-	over           [3]bool // at or above max, per resource (memory, cpu, pids)
-	warned         [3]bool // at or above warn
+	// resourceKill is the sample decision (RResource) that made hsu kill
+	// the instance under immediate_kill, zero otherwise: the exit counts
+	// as a resource restart, like an OOM kill, and its reason names the
+	// resource and value, since no kernel limit was involved.
+	resourceKill Reason
+	logReady     bool
+	probes       [numProbes]probeState
+	over         [3]bool // at or above max, per resource (memory, cpu, pids)
+	warned       [3]bool // at or above warn
 }
 
 type probeState struct {
@@ -231,16 +233,22 @@ func (s *slot) exited(e *Engine, ev Event) {
 		}
 	}
 	e.emit(Action{Kind: ActPersist})
+	resourceKilled := s.inst.resourceKill.Kind != RNone
 	r := Reason{Kind: RExited, Code: ev.Code}
 	switch {
-	case ev.OOM || s.inst.resourceKilled:
+	case ev.OOM:
+		// The kernel's own kill wins over hsu's: where it enforces the
+		// limit it acted first, whatever hsu's sample decided after.
 		r = Reason{Kind: ROOM, Signal: ev.Signal, Code: ev.Code}
+	case resourceKilled:
+		k := s.inst.resourceKill
+		r = Reason{Kind: RResourceKilled, Text: k.Text, N: k.N, Trigger: k.Trigger, Signal: ev.Signal, Code: ev.Code}
 	case ev.Signal != "":
 		r = Reason{Kind: RSignalled, Signal: ev.Signal}
 	}
 	r.FailedStart = !s.inst.pastStart && s.spec().Restart.StartSeconds > 0 && s.after == afterNone
 	s.lastExit = r
-	s.lastSuccess = !ev.OOM && !s.inst.resourceKilled && ev.Signal == "" && contains(s.spec().Restart.SuccessExitCodes, ev.Code)
+	s.lastSuccess = !ev.OOM && !resourceKilled && ev.Signal == "" && contains(s.spec().Restart.SuccessExitCodes, ev.Code)
 	if rs := s.spec().Restart.ResetAfter.D(); rs > 0 && uptime >= rs {
 		s.consecutive = 0
 	}
@@ -259,7 +267,7 @@ func (s *slot) exited(e *Engine, ev Event) {
 		return
 	}
 	trigger := config.TriggerCrash
-	if ev.OOM || s.inst.resourceKilled {
+	if ev.OOM || resourceKilled {
 		trigger = config.TriggerResource
 	}
 	switch s.spec().Restart.Policy {
@@ -590,7 +598,7 @@ func (s *slot) sample(e *Engine, u Usage) {
 			// Where the kernel enforces the limit it has killed already; this
 			// is the same decision for platforms where only hsu can.
 			e.emit(Action{Kind: ActNotice, H: s.handle(), Reason: r})
-			s.inst.resourceKilled = true
+			s.inst.resourceKill = r
 			s.kill(e)
 			return
 		}

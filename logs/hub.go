@@ -20,8 +20,10 @@
 //     hsu's own notices (Emit with stream "hsu") use "*". Notices about the
 //     worker as a whole (replica 0) are labelled "NAME".
 //   - Text files: the line as printed. When the worker has more than one
-//     replica (SetReplicas, or a line from replica 2 or higher was seen)
-//     each line is prefixed "[i] "; hsu's notices are prefixed "hsu: ".
+//     replica (SetReplicas, or a writer or Emit for replica 2 or higher
+//     was seen) each line is prefixed "[i] "; hsu's notices are prefixed
+//     "hsu: ". Without SetReplicas, replica 1's lines from before that are
+//     untagged: the hub cannot know the count any earlier.
 //   - JSON files: one object per line: time (RFC 3339 with nanoseconds),
 //     worker, replica, stream, line. JSON cannot carry invalid UTF-8, so
 //     such bytes become U+FFFD there (text files and the console keep the
@@ -276,8 +278,9 @@ func (h *Hub) Configure(worker string, cfg config.Logs) error {
 }
 
 // SetReplicas tells the hub how many replicas a worker has: it widens the
-// console labels and, above 1, tags text-file lines with "[i] ". A line from
-// a higher replica raises it too.
+// console labels and, above 1, tags text-file lines with "[i] ". A writer
+// (or Emit) for a higher replica raises it too. Called before the first
+// write, it is the only way replica 1's first lines get their tag.
 func (h *Hub) SetReplicas(worker string, n int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -587,14 +587,44 @@ func TestTextFileTags(t *testing.T) {
 			}
 		})
 	}
-	// A line from replica 2 turns tagging on by itself.
-	f := newFixture(t, HubOptions{})
-	path := filepath.Join(f.dir, "web.log")
-	f.h.Configure("web", logsCfg(path))
-	io.WriteString(f.h.Writer("web", 1, StreamStdout), "a\n")
-	io.WriteString(f.h.Writer("web", 2, StreamStdout), "b\n")
-	if got, want := readLines(t, path), []string{"a", "[2] b"}; !slices.Equal(got, want) {
-		t.Errorf("file = %q, want %q", got, want)
+}
+
+// TestTextFileTagsLearned pins what docs/config.md says of a worker whose
+// replica count the hub was never told (hsu run does not call SetReplicas
+// yet): tagging starts when a writer for a replica above 1 opens (at that
+// instance's start, before it prints), so replica 1's earlier lines stay
+// untagged.
+func TestTextFileTagsLearned(t *testing.T) {
+	type write struct {
+		replica int
+		text    string // "": only open the writer
+	}
+	cases := []struct {
+		name   string
+		writes []write
+		want   []string
+	}{
+		{"replica 2's line turns tagging on", []write{{1, "a"}, {2, "b"}}, []string{"a", "[2] b"}},
+		{"replica 2's writer turns it on before it prints", []write{{1, "a"}, {2, ""}, {1, "c"}}, []string{"a", "[1] c"}},
+		{"one replica only: never tagged", []write{{1, "a"}, {1, "b"}}, []string{"a", "b"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, HubOptions{})
+			path := filepath.Join(f.dir, "web.log")
+			if err := f.h.Configure("web", logsCfg(path)); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range c.writes {
+				wr := f.h.Writer("web", w.replica, StreamStdout)
+				if w.text != "" {
+					io.WriteString(wr, w.text+"\n")
+				}
+			}
+			if got := readLines(t, path); !slices.Equal(got, c.want) {
+				t.Errorf("file = %q, want %q", got, c.want)
+			}
+		})
 	}
 }
 
