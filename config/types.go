@@ -273,7 +273,7 @@ type Stop struct {
 
 // Logs says where output goes.
 type Logs struct {
-	File    string `yaml:"file" doc:"Append output to this file (relative to the config file); replicas share it: json lines carry the replica, text lines are tagged [i] only once a replica above 1 has started."`
+	File    string `yaml:"file" doc:"Append output to this file (relative to the config file); replicas share it: json lines carry the replica, text lines are tagged [i] from the first line when the worker has more than one replica."`
 	Format  string `yaml:"format" doc:"text: one line as printed; json: one JSON object per line with time, worker, replica, stream, line." enum:"text|json" default:"text"`
 	Console bool   `yaml:"console" doc:"Also print to hsu's own output, prefixed with the worker name." default:"true"`
 	Rotate  Rotate `yaml:"rotate" doc:"Rotation of file."`

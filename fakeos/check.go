@@ -208,6 +208,17 @@ func (c *checker) hsuRestart(clean bool) {
 	for name := range c.lastCmd {
 		c.lastCmd[name] = c.w.now
 	}
+	if !clean {
+		return // the state file, with any scale, survived
+	}
+	// A clean shutdown removes the state file, and scales with it: the
+	// config's replica counts apply again.
+	for name := range c.desired {
+		c.desired[name] = 0
+		if spec := c.w.cfg.Workers[name]; spec != nil {
+			c.desired[name] = spec.Replicas
+		}
+	}
 }
 
 func (c *checker) hsuCrash() {

@@ -3,6 +3,7 @@ package fakeos
 import (
 	"time"
 
+	"github.com/hsu-run/hsu/driver"
 	"github.com/hsu-run/hsu/engine"
 	"github.com/hsu-run/hsu/scenario"
 )
@@ -36,6 +37,7 @@ type item struct {
 	fault *scenario.Fault
 	exp   *scenario.Expect
 	h     engine.Handle
+	done  driver.Completion // itKill: the driver's
 }
 
 // queue is a binary min-heap of items; items are recycled to keep the

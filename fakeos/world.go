@@ -1,17 +1,19 @@
-// Package fakeos is the simulated operating system hsu-sim runs the engine
-// on: a virtual clock, a (time, seq) event queue, one seeded PRNG, process
-// behaviour models, fault injection and aggressive PID reuse. It keeps the
-// ground truth of which processes are alive, which the invariant checker
-// reads instead of trusting the engine.
+// Package fakeos is the simulated operating system hsu-sim runs hsu on: a
+// virtual clock, a (time, seq) event queue, one seeded PRNG, process
+// behaviour models, fault injection and aggressive PID reuse. hsu here is
+// the production driver (package driver) with this world as its OS
+// (driver.OS, in os.go): fakeos carries out no engine action itself. It
+// keeps the ground truth of which processes are alive, which the invariant
+// checker reads instead of trusting the engine.
 package fakeos
 
 import (
 	"fmt"
 	"math/rand/v2"
-	"reflect"
 	"time"
 
 	"github.com/hsu-run/hsu/config"
+	"github.com/hsu-run/hsu/driver"
 	"github.com/hsu-run/hsu/engine"
 	"github.com/hsu-run/hsu/scenario"
 )
@@ -51,17 +53,16 @@ type World struct {
 	seq  uint64
 
 	// hsu
-	eng       *engine.Engine
-	epoch     int // bumped when an hsu starts or dies: events of a dead hsu are dropped
-	starts    int // hsu processes started so far
-	up        bool
-	exited    bool // hsu finished a shutdown
-	cfg       *config.Config
-	stateFile *engine.Saved // what hsu last persisted; nil before the first write
-	savedAt   int64         // engine event count of the last save
-	persisted bool          // this hsu has written its state file
-	cmdID     uint64
-	refused   string // the error of the last command's reply
+	drv     *driver.Driver // the running hsu; nil while it is down
+	eng     *engine.Engine // its engine, which the checker reads (kept after a shutdown)
+	epoch   int            // bumped when an hsu starts or dies: events of a dead hsu are dropped
+	starts  int            // hsu processes started so far
+	up      bool
+	exited  bool // hsu finished a shutdown
+	cfg     *config.Config
+	store   *memStore // the state file, which outlives each hsu
+	refused string    // the error of the last command's reply
+	batch   []engine.Event
 
 	// the OS
 	procs    map[int]*proc      // live processes by PID
@@ -73,6 +74,7 @@ type World struct {
 	external map[string]*proc        // unmanaged workers' processes, started outside hsu
 	zombies  map[engine.Handle]*proc // dead leaders whose exit hsu has not taken yet
 	spawnErr map[string]*spawnFault
+	nextPort int // for integrated workers listening on port 0
 
 	tr    *tracer
 	check *checker
@@ -103,7 +105,12 @@ type proc struct {
 	beh       *scenario.Behaviour
 	spawnedAt time.Duration
 	alive     bool
-	throttled bool
+	// exited reports the leader's end to the hsu that watches it (the one
+	// of epoch watchEpoch); logs is where it prints.
+	exited     func(driver.ExitStatus)
+	watchEpoch int
+	logs       driver.LogSink
+	readyLine  string
 	// spawnNotified is when hsu learns of the spawn; its exit is never
 	// reported before that, as a real adapter learns the PID first.
 	spawnNotified time.Duration
@@ -127,7 +134,9 @@ func New(sc *scenario.Scenario, seed int64, opt Options) *World {
 		external: map[string]*proc{},
 		zombies:  map[engine.Handle]*proc{},
 		spawnErr: map[string]*spawnFault{},
+		nextPort: 40000,
 	}
+	w.store = &memStore{w: w, strict: opt.StrictPersist}
 	if !opt.NoTrace {
 		w.tr = newTracer(opt.Trace)
 	}
@@ -251,22 +260,14 @@ func (w *World) latency(lo, hi time.Duration) time.Duration {
 func (w *World) handle(it *item) {
 	switch it.kind {
 	case itEngine:
-		if it.epoch == w.epoch && w.up {
-			w.deliver(it.ev)
-		}
-		if it.ev.Kind == engine.EvExited {
-			if z := w.zombies[it.ev.H]; z != nil {
-				w.release(z) // hsu has reaped it
-				delete(w.zombies, it.ev.H)
-			}
-		}
+		w.deliverBatch(it)
 	case itExit:
 		if it.p.alive {
 			code, sig := it.p.beh.ExitCode, string(it.p.beh.ExitSignal)
 			w.die(it.p, code, sig, false)
 		}
 	case itOOM:
-		if it.p.alive && !it.p.throttled {
+		if it.p.alive {
 			w.check.oom(it.p)
 			w.die(it.p, 0, "KILL", true)
 		}
@@ -275,11 +276,14 @@ func (w *World) handle(it *item) {
 	case itKill:
 		w.killInstance(it.h)
 		if it.epoch == w.epoch && w.up {
-			w.toEngine(w.latency(0, time.Millisecond), engine.Event{Kind: engine.EvDone, H: it.h, Done: engine.ActKill})
+			it.done.Done(nil)
 		}
 	case itLogLine:
-		if it.p.alive && w.up && it.p.owner.Gen != 0 {
-			w.toEngine(w.latency(0, time.Millisecond), engine.Event{Kind: engine.EvLogReady, H: it.p.owner})
+		// The process prints its ready line; the driver's sink spots it.
+		if p := it.p; p.alive && w.up && p.watchEpoch == w.epoch && p.logs != nil {
+			out := p.logs.Writer(p.worker, p.owner.Replica, "stdout")
+			out.Write([]byte(p.readyLine + "\n"))
+			out.Close()
 		}
 	case itFault:
 		w.fault(it.fault)
@@ -292,21 +296,60 @@ func (w *World) handle(it *item) {
 	}
 }
 
-// flushState writes the state file as hsu left it (lazily: see
-// ActPersist), checking it against the eager writes under StrictPersist.
-func (w *World) flushState() {
-	if !w.persisted {
-		return
+// deliverBatch hands hsu the engine events queued for this instant, as
+// one batch (the real inbox also delivers what has piled up together).
+func (w *World) deliverBatch(it *item) {
+	w.batch = w.batch[:0]
+	w.take(it)
+	for {
+		nx := w.q.peek()
+		if nx == nil || nx.kind != itEngine || nx.at != it.at || nx.class != it.class {
+			break
+		}
+		w.q.pop()
+		w.take(nx)
+		w.q.release(nx)
 	}
-	sv := w.eng.Save()
-	if w.opt.StrictPersist && !reflect.DeepEqual(sv, *w.stateFile) {
-		w.check.violate("persist", "the state file misses changes the engine made after its last ActPersist:\n  file: %+v\n  now:  %+v", *w.stateFile, sv)
+	if len(w.batch) > 0 {
+		w.drv.Handle(w.batch)
+		w.afterBatch()
 	}
-	w.stateFile = &sv
+	for i := range w.batch {
+		if ev := &w.batch[i]; ev.Kind == engine.EvExited {
+			w.reaped(ev.H)
+		}
+	}
 }
 
-// hsuStart starts an hsu process: a fresh engine that recovers what the
-// state file lists.
+// take adds an item's event to the batch if it is for the running hsu.
+func (w *World) take(it *item) {
+	if it.epoch == w.epoch && w.up {
+		w.batch = append(w.batch, it.ev)
+	} else if it.ev.Kind == engine.EvExited {
+		w.reaped(it.ev.H) // a dead hsu's child: init reaps it
+	}
+}
+
+// reaped frees the zombie hsu has taken the exit of.
+func (w *World) reaped(h engine.Handle) {
+	if z := w.zombies[h]; z != nil {
+		w.release(z)
+		delete(w.zombies, h)
+	}
+}
+
+// afterBatch ends an hsu whose shutdown is done.
+func (w *World) afterBatch() {
+	if w.drv != nil && w.drv.Done() {
+		w.drv.Finish()
+		w.drv = nil
+		w.up, w.exited = false, true
+		w.timeline("hsu exited after shutdown")
+	}
+}
+
+// hsuStart starts an hsu process: the production driver, with a fresh
+// engine that recovers what the state file lists.
 func (w *World) hsuStart() {
 	if w.up {
 		// The real hsu locks its state dir: a second one refuses to start.
@@ -316,113 +359,27 @@ func (w *World) hsuStart() {
 	w.epoch++
 	w.starts++
 	w.check.hsuRestart(w.exited)
-	w.up, w.exited, w.persisted = true, false, false
-	engRand := rand.New(rand.NewPCG(w.rng.Uint64(), w.rng.Uint64()))
-	w.eng = engine.New(w.cfg, engRand)
+	w.up, w.exited = true, false
+	seed := w.rng.Uint64() | 1 // 0 would ask the driver for a clock seed
+	w.drv = driver.New(w.cfg, (*simOS)(w), w.store, driver.Options{Logger: quietLogger, Seed: seed, Observer: (*observer)(w)})
+	w.eng = w.drv.Engine()
 	w.tr.hsu(w.now, "hsu_start", w.starts)
 	n := 0
-	if w.stateFile != nil {
-		n = len(w.stateFile.Instances)
+	if st := w.store.peek(); st != nil {
+		n = len(st.Saved.Instances)
 	}
 	w.timeline("hsu started (#%d, %d entries in the state file)", w.starts, n)
-	w.deliver(engine.Event{Kind: engine.EvStart, Saved: w.stateFile})
+	if err := w.drv.Start(); err != nil {
+		w.check.violate("hsu-start", "hsu could not start: %v", err)
+	}
+	w.afterBatch()
 }
 
-// deliver steps the engine with ev and carries out its actions.
+// deliver hands hsu one event at once (a command or a reload, which the
+// real hsu also takes in as it comes).
 func (w *World) deliver(ev engine.Event) {
-	ev.At = w.now
-	w.stats.EngineEvents++
-	w.tr.event(w.now, &ev)
-	w.check.beforeEvent(&ev)
-	acts := w.eng.Step(ev)
-	for i := range acts {
-		w.stats.Actions++
-		w.act(&acts[i])
-	}
-	w.check.afterEvent(&ev)
-	if len(w.eng.Bugs) > 0 {
-		for _, b := range w.eng.Bugs {
-			w.check.violate("engine", "%s", b)
-		}
-		w.eng.Bugs = w.eng.Bugs[:0]
-	}
-}
-
-// act carries out one engine action, as the real OS adapter would.
-func (w *World) act(a *engine.Action) {
-	w.tr.action(w.now, a)
-	w.check.action(a)
-	if w.opt.OnAction != nil {
-		w.opt.OnAction(w.now, a)
-	}
-	switch a.Kind {
-	case engine.ActSpawn:
-		w.spawn(a)
-	case engine.ActSignal, engine.ActStopCommand:
-		sig := a.Signal
-		if a.Kind == engine.ActStopCommand {
-			sig = "TERM" // the stop command asks the process to exit
-		}
-		if p := w.procs[a.PID]; p != nil && a.PID != 0 && p.owner == a.H {
-			it := w.item(w.now+w.latency(0, time.Millisecond), itSignal)
-			it.p, it.sig = p, sig
-			w.q.push(it)
-		}
-		w.toEngine(w.latency(0, time.Millisecond), engine.Event{Kind: engine.EvDone, H: a.H, Done: a.Kind})
-	case engine.ActKill:
-		// Completes (EvDone) only once every process of the instance is
-		// gone, as the real adapter reports it after cgroup.kill.
-		it := w.item(w.now+w.latency(0, time.Millisecond), itKill)
-		it.h, it.epoch = a.H, w.epoch
-		w.q.push(it)
-	case engine.ActStartTimer:
-		it := w.item(a.At, itEngine)
-		it.epoch = w.epoch
-		it.ev = engine.Event{Kind: engine.EvTimer, Timer: a.Timer}
-		w.q.push(it)
-	case engine.ActProbe:
-		p := w.procs[a.PID]
-		ok := p != nil && p.owner == a.H && w.healthy(p)
-		w.toEngine(w.latency(time.Millisecond, 3*time.Millisecond), engine.Event{Kind: engine.EvProbe, H: a.H, Probe: a.Probe, OK: ok})
-	case engine.ActSample:
-		if p := w.procs[a.PID]; p != nil && p.alive && p.owner == a.H {
-			w.toEngine(w.latency(0, time.Millisecond), engine.Event{Kind: engine.EvSample, H: a.H, Usage: w.usage(p)})
-		}
-	case engine.ActThrottle:
-		if p := w.procs[a.PID]; p != nil && p.owner == a.H && a.Resource == "memory" {
-			p.throttled = true
-		}
-		w.toEngine(w.latency(0, time.Millisecond), engine.Event{Kind: engine.EvDone, H: a.H, Done: a.Kind})
-	case engine.ActVerify:
-		p := w.procs[a.PID]
-		ok := p != nil && p.alive && p.leader == nil && p.owner == a.H
-		w.toEngine(w.latency(0, time.Millisecond), engine.Event{Kind: engine.EvVerified, H: a.H, OK: ok})
-	case engine.ActAdopt:
-		w.adopt(a)
-	case engine.ActPersist:
-		// The engine asks to persist whenever what Save returns changes, so
-		// the file can be written lazily, when hsu dies. StrictPersist
-		// writes it every time and checks that claim at the crash.
-		w.persisted = true
-		if w.opt.StrictPersist && w.savedAt != w.stats.EngineEvents {
-			w.savedAt = w.stats.EngineEvents
-			sv := w.eng.Save()
-			w.stateFile = &sv
-		}
-	case engine.ActReply:
-		if a.Err != "" {
-			w.refused = a.Err
-			w.timeline("command %d refused: %s", a.CmdID, a.Err)
-		}
-	case engine.ActTransition:
-		w.timeline("%-14s %s -> %s  %s", replicaName(a.H), a.From, a.To, a.Reason)
-	case engine.ActNotice:
-		w.timeline("%-14s %s", replicaName(a.H), a.Reason)
-	case engine.ActExit:
-		w.flushState()
-		w.up, w.exited = false, true
-		w.timeline("hsu exited after shutdown")
-	}
+	w.drv.Handle([]engine.Event{ev})
+	w.afterBatch()
 }
 
 func replicaName(h engine.Handle) string { return fmt.Sprintf("%s-%d", h.Worker, h.Replica) }
@@ -492,30 +449,6 @@ func (w *World) untrack(p *proc) {
 	}
 }
 
-func (w *World) spawn(a *engine.Action) {
-	name := a.H.Worker
-	beh := w.behaviour(name)
-	errno := beh.SpawnError
-	if f := w.spawnErr[name]; f != nil && f.count > 0 {
-		errno = f.errno
-		f.count--
-	}
-	if errno != "" {
-		w.toEngine(w.latency(time.Millisecond, 5*time.Millisecond), engine.Event{Kind: engine.EvSpawnFailed, H: a.H, Err: errno})
-		return
-	}
-	w.stats.Spawns++
-	p := w.newProc(a.H, name, beh, nil)
-	for i := 0; i < beh.Children; i++ {
-		p.children = append(p.children, w.newProc(a.H, name, beh, p))
-	}
-	w.check.spawned(p)
-	w.lifecycle(p, a.Spec)
-	lat := w.latency(time.Millisecond, 5*time.Millisecond)
-	p.spawnNotified = w.now + lat
-	w.toEngine(lat, engine.Event{Kind: engine.EvSpawned, H: a.H, PID: p.pid})
-}
-
 // lifecycle schedules what a new leader will do by itself.
 func (w *World) lifecycle(p *proc, spec *config.Worker) {
 	beh := p.beh
@@ -525,6 +458,7 @@ func (w *World) lifecycle(p *proc, spec *config.Worker) {
 		w.q.push(it)
 	}
 	if spec != nil && spec.ReadyLogLine != "" {
+		p.readyLine = spec.ReadyLogLine
 		it := w.item(w.now+beh.StartDelay.D(), itLogLine)
 		it.p = p
 		w.q.push(it)
@@ -565,11 +499,6 @@ func (w *World) usage(p *proc) engine.Usage {
 	u := engine.Usage{CPU: float64(p.beh.CPU), Pids: 1 + len(p.children)}
 	if m := p.beh.Memory; m != nil {
 		u.Memory = int64(m.Start) + int64(float64(m.Grow)*(w.now-p.spawnedAt).Seconds())
-		if p.throttled && p.hardLimit == 0 {
-			if spec := w.cfg.Workers[p.worker]; spec != nil && spec.Resources.Memory != nil && spec.Resources.Memory.Max > 0 {
-				u.Memory = min(u.Memory, int64(spec.Resources.Memory.Max))
-			}
-		}
 	}
 	return u
 }
@@ -588,8 +517,9 @@ func (w *World) die(p *proc, code int, sig string, oom bool) {
 	}
 	w.stats.Exits++
 	w.check.died(p)
-	if p.owner.Gen == 0 || !w.up {
-		// Not hsu's, or hsu is down: init reaps it and the PID is free.
+	if p.owner.Gen == 0 || !w.up || p.exited == nil || p.watchEpoch != w.epoch {
+		// Not hsu's, or no running hsu watches it (it is down, or has
+		// not re-adopted it yet): init reaps it and the PID is free.
 		w.release(p)
 		return
 	}
@@ -600,8 +530,7 @@ func (w *World) die(p *proc, code int, sig string, oom bool) {
 	// process): its PID is not handed out again until hsu has taken the
 	// exit, so a signal hsu sends in between cannot reach another process.
 	w.zombies[p.owner] = p
-	at := max(w.latency(0, 2*time.Millisecond), p.spawnNotified-w.now)
-	w.toEngine(at, engine.Event{Kind: engine.EvExited, H: p.owner, Code: code, Signal: sig, OOM: oom})
+	p.exited(driver.ExitStatus{Code: code, Signal: sig, OOM: oom})
 }
 
 // reap marks a process dead. Leaders stay zombies until released;
@@ -700,22 +629,6 @@ func (w *World) startExternal(name string) {
 	w.lifecycle(p, nil)
 }
 
-func (w *World) adopt(a *engine.Action) {
-	p := w.external[a.H.Worker]
-	ev := engine.Event{Kind: engine.EvAdopted, H: a.H}
-	if p != nil && p.alive && (p.owner.Gen == 0 || p.owner == a.H) {
-		if p.owner.Gen != 0 {
-			w.untrack(p)
-		}
-		p.owner = a.H
-		w.track(p)
-		ev.OK, ev.PID = true, p.pid
-	} else {
-		ev.Err = "no such process"
-	}
-	w.toEngine(w.latency(0, time.Millisecond), ev)
-}
-
 func (w *World) fault(f *scenario.Fault) {
 	w.tr.fault(w.now, f)
 	switch f.Kind() {
@@ -735,21 +648,23 @@ func (w *World) fault(f *scenario.Fault) {
 			return
 		}
 		undo := w.check.command(f.Cmd)
-		w.cmdID++
-		cmd := f.Cmd
-		cmd.ID = w.cmdID
 		w.refused = ""
-		w.deliver(engine.Event{Kind: engine.EvCommand, Cmd: cmd})
+		w.deliver(w.drv.Submit(f.Cmd, func(err string) {
+			if err != "" {
+				w.refused = err
+				w.timeline("command %q refused: %s", f.Command, err)
+			}
+		}))
 		if w.refused != "" {
 			undo()
 		}
 	case "hsu_crash":
 		if w.up {
 			w.timeline("fault: hsu killed (kill -9)")
-			w.flushState()
+			w.store.crash()
 			w.up = false
 			w.epoch++ // events for the dead hsu are dropped
-			w.eng = nil
+			w.drv, w.eng = nil, nil
 			w.releaseZombies()
 			w.check.hsuCrash()
 		} else {

@@ -9,24 +9,16 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/hsu-run/hsu/driver"
 	"github.com/hsu-run/hsu/engine"
 )
 
-// stateFile is hsu's state file: what the engine saves (engine.Saved)
-// plus, per live instance, what proves a PID is still the process hsu
-// started: its start time (field 22 of /proc/PID/stat) and the boot id.
-type stateFile struct {
-	Version int              `json:"version"`
-	BootID  string           `json:"boot_id"`
-	Saved   engine.Saved     `json:"saved"`
-	Starts  map[string]int64 `json:"start_times"` // "worker-replica-gen" -> start time in clock ticks
-	// Listen: the address of each integrated replica's socket ("worker-replica" -> host:port).
-	Listen map[string]string `json:"listen,omitempty"`
-}
+// stateFile is the driver's State, kept by stateStore.
+type stateFile = driver.State
 
-const stateVersion = 1
+const stateVersion = driver.StateVersion
 
-func instKey(h engine.Handle) string { return fmt.Sprintf("%s-%d-%d", h.Worker, h.Replica, h.Gen) }
+func instKey(h engine.Handle) string { return driver.InstKey(h) }
 
 // stateStore keeps the state file as two slots, state.0 and state.1,
 // written in place in turn, each a header line "hsu-state SEQ LEN CRC32"
@@ -145,3 +137,8 @@ func (s *stateStore) remove() {
 	}
 	os.Remove(s.legacyPath())
 }
+
+// Read, Write and Remove make the store the driver's (driver.Store).
+func (s *stateStore) Read() (*driver.State, string, error)   { return s.read() }
+func (s *stateStore) Write(build func() *driver.State) error { return s.write(build()) }
+func (s *stateStore) Remove()                                { s.remove() }

@@ -32,7 +32,13 @@ type Unix struct {
 	watching map[engine.Handle]bool
 	cpu      map[engine.Handle]cpuSample // previous CPU sample per instance
 	leaders  map[int]bool                // PIDs of spawned leaders not yet reaped by their Wait
+	// adoptLogs receives the output of instances re-adopted after an hsu
+	// restart (their FIFOs are reopened).
+	adoptLogs LogSink
 }
+
+// SetAdoptedLogs routes the output of re-adopted instances.
+func (u *Unix) SetAdoptedLogs(l LogSink) { u.adoptLogs = l }
 
 // FindsByHandle reports whether an instance can be found (and killed) by
 // its handle alone, without its PID: it has its own cgroup.
@@ -322,7 +328,7 @@ func (u *Unix) Watch(h engine.Handle, p Proc, exited func(ExitStatus)) error {
 	var drained chan struct{}
 	var stopDrain func()
 	if len(files) == 2 {
-		drained, stopDrain = u.drain(h, adoptLogs, files[0], files[1])
+		drained, stopDrain = u.drain(h, u.adoptLogs, files[0], files[1])
 	} else {
 		for _, f := range files {
 			f.Close()

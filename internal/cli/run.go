@@ -81,7 +81,6 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 		fmt.Fprintf(errOut, "hsu run: %v\n", err)
 		return exitFailure
 	}
-	osadapters.SetAdoptedLogs(hub)
 	d := osadapters.NewDriver(cfg, sys, osadapters.Options{StateDir: *stateDir, Logger: logger, Logs: hub})
 
 	sigs := make(chan os.Signal, 4)
@@ -122,7 +121,7 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 				cancel()
 			default:
 				stopping = true
-				logger.Info("stopping every worker (reverse dependency order); send the signal again to kill them at once", "signal", sig.String())
+				logger.Info("stopping every worker (reverse dependency order); send the signal again to SIGKILL them all in parallel", "signal", sig.String())
 				go d.Command(context.Background(), engine.Command{Verb: engine.CmdShutdown})
 			}
 		}
@@ -151,6 +150,8 @@ func configureLogs(hub *logs.Hub, cfg *config.Config) error {
 		if err := hub.Configure(name, cfg.Workers[name].Logs); err != nil {
 			return fmt.Errorf("logs of %s: %w", name, err)
 		}
+		// Before any output: replica 1's first lines get their tag too.
+		hub.SetReplicas(name, cfg.Workers[name].Replicas)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package osadapters
+package driver
 
 import (
 	"bytes"
@@ -42,3 +42,13 @@ func (rw *readyWriter) Write(p []byte) (int, error) {
 	}
 	return rw.WriteCloser.Write(p)
 }
+
+// discardSink drops output: the driver's sink when none is configured.
+type discardSink struct{}
+
+func (discardSink) Writer(string, int, string) io.WriteCloser { return discardWriter{} }
+
+type discardWriter struct{}
+
+func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (discardWriter) Close() error                { return nil }

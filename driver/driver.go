@@ -1,0 +1,508 @@
+// Package driver is the one loop around the engine, shared by hsu run and
+// hsu-sim: it steps the engine, carries out its actions through an OS
+// (osadapters on the real OS, fakeos in the simulator), persists the state
+// write-ahead, answers commands only after the write, and publishes status.
+// It is the only code outside engine/ that interprets engine actions.
+//
+// The driver is single-threaded: only the goroutine that calls Handle (or
+// Run) touches it, except for Submit, Command, Status and Reload, which
+// any goroutine may call. It never blocks on the OS: what can block runs in
+// the OS implementation and comes back as an event.
+package driver
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hsu-run/hsu/config"
+	"github.com/hsu-run/hsu/engine"
+	"github.com/hsu-run/hsu/probe"
+)
+
+// Options configures a driver.
+type Options struct {
+	Logger *slog.Logger // nil: slog.Default()
+	Logs   LogSink      // workers' output; nil discards it
+	Seed   uint64       // jitter source; 0 picks one from the clock
+	// Observer, if set, sees every event and action (the simulator's
+	// tracer and checker).
+	Observer Observer
+	// Publish keeps Status current after every batch. The simulator, which
+	// reads the engine directly, leaves it off.
+	Publish bool
+}
+
+// Driver steps one engine in one world.
+type Driver struct {
+	eng   *engine.Engine
+	os    OS
+	store Store
+	opt   Options
+	log   *slog.Logger
+	info  bool // the logger takes info lines (formatting them costs)
+	sink  LogSink
+
+	procs map[engine.Handle]Proc // live instances as the driver knows them
+	// recovered are the state file's instances until they are verified.
+	recovered map[engine.Handle]Proc
+	// listeners are the sockets hsu binds for integrated workers, one per
+	// replica, kept across restarts so the address never changes and no
+	// other process can take the port in between.
+	listeners map[string]Listener
+	// addrs are the listeners' addresses, also those of instances
+	// re-adopted from a previous hsu (their socket lives only in the
+	// worker): probes use them, and a restart binds the same address.
+	addrs map[string]string
+
+	// dirty: the state file is behind the engine (an ActPersist since the
+	// last write). Writes are coalesced: once per batch, and before a
+	// spawn, so the write-ahead record always precedes the process.
+	// flushedInStep: the file was written during this step's actions, so it
+	// holds the engine's state after the step: the step's later
+	// ActPersists ask for nothing new (a cold start is one write, not 100).
+	// pidsDirty: spawned PIDs not yet written (not urgent where instances
+	// can be found by handle: written with the batch).
+	dirty, flushedInStep, pidsDirty bool
+	changed                         bool // status changed in this batch
+	cur                             engine.Event
+	build                           func() *State // d.state, made once
+
+	answers []answer // command replies held until the state is written
+	status  atomic.Pointer[engine.Status]
+
+	mu      sync.Mutex
+	replies map[uint64]func(string)
+	nextCmd atomic.Uint64
+}
+
+type answer struct {
+	id  uint64
+	err string
+}
+
+// New prepares a driver for cfg in world os with state store.
+func New(cfg *config.Config, os OS, store Store, opt Options) *Driver {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	seed := opt.Seed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	d := &Driver{
+		eng: engine.New(cfg, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))),
+		os:  os, store: store, opt: opt, log: opt.Logger, sink: opt.Logs,
+		procs: map[engine.Handle]Proc{}, recovered: map[engine.Handle]Proc{},
+		listeners: map[string]Listener{}, addrs: map[string]string{}, replies: map[uint64]func(string){},
+	}
+	d.build = d.state
+	d.info = d.log.Enabled(context.Background(), slog.LevelInfo)
+	if d.sink == nil {
+		d.sink = discardSink{}
+	}
+	if opt.Publish {
+		d.status.Store(d.eng.Snapshot())
+	}
+	return d
+}
+
+// Engine is the driver's engine, for observers that read it (the
+// simulator's checker); only the driver's goroutine may use it.
+func (d *Driver) Engine() *engine.Engine { return d.eng }
+
+// Done reports whether a shutdown has finished.
+func (d *Driver) Done() bool { return d.eng.Done() }
+
+// Status returns the latest published status; safe from any goroutine.
+func (d *Driver) Status() *engine.Status { return d.status.Load() }
+
+// Submit registers reply for command c and returns the event that
+// carries it. The caller delivers the event: posts it (the real world) or
+// hands it to Handle at once (the simulator). reply is called, with "" for
+// ok, once the command's effect is written to the state file.
+func (d *Driver) Submit(c engine.Command, reply func(err string)) engine.Event {
+	c.ID = d.nextCmd.Add(1)
+	d.mu.Lock()
+	d.replies[c.ID] = reply
+	d.mu.Unlock()
+	return engine.Event{Kind: engine.EvCommand, Cmd: c}
+}
+
+// Command sends a command through the OS's inbox and waits for the
+// engine's answer. A caller that gives up leaves nothing behind.
+func (d *Driver) Command(ctx context.Context, c engine.Command) error {
+	ch := make(chan string, 1)
+	ev := d.Submit(c, func(err string) { ch <- err })
+	d.os.Post(ev)
+	select {
+	case err := <-ch:
+		if err != "" {
+			return fmt.Errorf("%s %s: %s", c.Verb, c.Worker, err)
+		}
+		return nil
+	case <-ctx.Done():
+		d.mu.Lock()
+		delete(d.replies, ev.Cmd.ID)
+		d.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// Reload hands the engine a new, already validated config.
+func (d *Driver) Reload(cfg *config.Config) {
+	d.os.Post(engine.Event{Kind: engine.EvReload, Config: cfg})
+}
+
+// Start recovers what the state file names and starts supervising: the
+// first batch.
+func (d *Driver) Start() error {
+	saved, err := d.recover()
+	if err != nil {
+		return err
+	}
+	d.Handle([]engine.Event{{Kind: engine.EvStart, Saved: saved}})
+	return nil
+}
+
+// Handle steps the engine through one batch of events and then does what
+// a batch ends with: the state write, the replies it releases, status.
+func (d *Driver) Handle(batch []engine.Event) {
+	for i := range batch {
+		d.step(batch[i])
+		if d.eng.Done() {
+			break
+		}
+	}
+	d.closeUnwantedListeners()
+	d.flush()
+	d.answer()
+	if d.changed && d.opt.Publish {
+		d.status.Store(d.eng.Snapshot())
+	}
+	d.changed = false
+}
+
+// Finish ends a driver whose shutdown is done (Done): nothing is left to
+// adopt, so the state file goes, and so do the listeners.
+func (d *Driver) Finish() {
+	d.closeListeners()
+	d.store.Remove()
+}
+
+func (d *Driver) closeListeners() {
+	for k, l := range d.listeners { // order-free: closes all
+		l.Close()
+		delete(d.listeners, k)
+	}
+}
+
+// KillAll SIGKILLs every instance the driver knows, in parallel, and
+// returns once all are gone (a second Ctrl-C). Adopted unmanaged
+// processes are left alone. Call it only once the loop has stopped.
+func (d *Driver) KillAll() {
+	var wg sync.WaitGroup
+	for h, p := range d.procs { // order-free: every one is killed
+		if p.Group {
+			wg.Add(1)
+			d.os.Kill(h, p, Completion{wg: &wg})
+		}
+	}
+	wg.Wait()
+	d.closeListeners()
+}
+
+// answer sends the held command replies.
+func (d *Driver) answer() {
+	for _, a := range d.answers {
+		d.mu.Lock()
+		reply := d.replies[a.id]
+		delete(d.replies, a.id)
+		d.mu.Unlock()
+		if reply != nil {
+			reply(a.err)
+		}
+	}
+	d.answers = d.answers[:0]
+}
+
+// recover reads the previous hsu's state file and keeps only instances
+// that are provably the processes it started (same boot, same PID start
+// time), so a reused PID is never adopted.
+func (d *Driver) recover() (*engine.Saved, error) {
+	st, path, err := d.store.Read()
+	if err != nil || st == nil {
+		return nil, err
+	}
+	saved := st.Saved
+	if st.BootID != d.os.BootID() {
+		d.log.Info("state file is from another boot: nothing to adopt", "file", path)
+		kept := saved.Instances[:0]
+		for _, r := range saved.Instances {
+			if r.PID == 0 && r.State != engine.Starting {
+				kept = append(kept, r) // stopped/exited/failed replicas stay so
+			}
+		}
+		saved.Instances = kept
+	}
+	for k, a := range st.Listen {
+		d.addrs[k] = a
+	}
+	for _, r := range saved.Instances {
+		if r.PID != 0 {
+			w := d.eng.Spec(r.H.Worker)
+			// Kept apart until verified: a PID from the file may be reused.
+			d.recovered[r.H] = Proc{PID: r.PID, StartTime: st.Starts[InstKey(r.H)], Group: w == nil || w.Type != config.TypeUnmanaged}
+		}
+	}
+	return &saved, nil
+}
+
+// step applies one event and carries out the actions.
+func (d *Driver) step(in engine.Event) {
+	// Kept in the driver, not on the stack: the observer takes its address,
+	// which would move a local to the heap on every step.
+	d.cur = in
+	ev := &d.cur
+	ev.At = d.os.Now()
+	d.flushedInStep = false
+	obs := d.opt.Observer
+	if obs != nil {
+		obs.Event(ev)
+	}
+	acts := d.eng.Step(*ev)
+	for i := range acts {
+		a := &acts[i]
+		if obs != nil {
+			obs.Action(a)
+		}
+		d.do(a)
+	}
+	if ev.Kind == engine.EvExited && !d.eng.Alive(ev.H) {
+		delete(d.procs, ev.H) // after the actions: a cleanup kill may still name it
+	}
+	if obs != nil {
+		obs.Stepped(ev, d.eng.Bugs)
+	}
+	for _, b := range d.eng.Bugs {
+		d.log.Error("engine bug", "bug", b)
+	}
+	d.eng.Bugs = d.eng.Bugs[:0]
+	if ev.Kind == engine.EvStart || ev.Kind == engine.EvCommand || ev.Kind == engine.EvReload {
+		d.changed = true
+	}
+}
+
+// do carries out one action. Nothing here blocks: what can, the OS runs
+// elsewhere and reports as an event.
+func (d *Driver) do(a *engine.Action) {
+	h := a.H
+	switch a.Kind {
+	case engine.ActSpawn:
+		d.spawn(h, a.Spec)
+	case engine.ActSignal:
+		err := error(Errno("ESRCH"))
+		if p, ok := d.procs[h]; ok {
+			err = d.os.Signal(h, p, a.Signal)
+		}
+		d.os.Post(engine.Event{Kind: engine.EvDone, H: h, Done: a.Kind, Err: errString(err)})
+	case engine.ActKill:
+		d.os.Kill(h, d.procs[h], Completion{d: d, h: h, act: a.Kind})
+	case engine.ActStopCommand:
+		d.os.StopCommand(h, d.procs[h], a.Spec, Completion{d: d, h: h, act: a.Kind})
+	case engine.ActStartTimer:
+		d.os.StartTimer(a.Timer, a.At)
+	case engine.ActCancelTimer:
+		d.os.CancelTimer(a.Timer)
+	case engine.ActProbe:
+		d.probe(a)
+	case engine.ActSample:
+		d.os.Sample(h, d.procs[h], Completion{d: d, h: h, act: a.Kind})
+	case engine.ActThrottle:
+		err := d.os.Throttle(h, d.procs[h], a.Resource)
+		d.os.Post(engine.Event{Kind: engine.EvDone, H: h, Done: a.Kind, Err: errString(err)})
+	case engine.ActVerify:
+		d.verify(h)
+	case engine.ActAdopt:
+		d.adopt(h, a.Spec)
+	case engine.ActPersist:
+		d.dirty = d.dirty || !d.flushedInStep
+	case engine.ActReply:
+		// Answered after the batch's state write: an acknowledged stop
+		// or scale survives an hsu crash.
+		d.answers = append(d.answers, answer{a.CmdID, a.Err})
+	case engine.ActTransition:
+		d.changed = true
+		if d.info {
+			d.log.Info(fmt.Sprintf("%s-%d %s -> %s", h.Worker, h.Replica, a.From, a.To), "reason", a.Reason.String())
+		}
+	case engine.ActNotice:
+		if !d.info {
+			break
+		}
+		if h.Worker == "" {
+			d.log.Info(a.Reason.String())
+			break
+		}
+		d.log.Info(fmt.Sprintf("%s-%d %s", h.Worker, h.Replica, a.Reason))
+	case engine.ActExit:
+		if d.info {
+			d.log.Info("every worker stopped")
+		}
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// spawn starts an instance now, so its PID is known before any later
+// action of the same step and can be written with the step's state.
+func (d *Driver) spawn(h engine.Handle, spec *config.Worker) {
+	// The exit and the ready line are reported only after EvSpawned is
+	// posted: the engine ignores both for an instance still spawning.
+	spawned := make(chan struct{})
+	defer close(spawned)
+	sink := d.sink
+	if spec.ReadyLogLine != "" {
+		// Both streams watch for the line; the engine ignores a second report.
+		sink = readySink{LogSink: sink, needle: []byte(spec.ReadyLogLine), fire: func() {
+			<-spawned
+			d.os.Post(engine.Event{Kind: engine.EvLogReady, H: h})
+		}}
+	}
+	var env []string
+	var ln Listener
+	if spec.Type == config.TypeIntegrated {
+		l, err := d.listener(h, spec)
+		if err != nil {
+			d.log.Error("listen", "instance", InstKey(h), "err", err)
+			d.os.Post(engine.Event{Kind: engine.EvSpawnFailed, H: h, Err: ErrnoName(err)})
+			return
+		}
+		ln = l
+		addr := l.Addr()
+		port := addr[strings.LastIndexByte(addr, ':')+1:]
+		env = append(env, "LISTEN_FDS=1", "LISTEN_FDNAMES=hsu", "HSU_LISTEN="+addr, "HSU_PORT="+port)
+	}
+	if d.dirty {
+		d.flush() // write-ahead: the record of the instance precedes it
+	}
+	p, err := d.os.Spawn(h, spec, env, ln, sink, func(st ExitStatus) { <-spawned; d.exited(h, st) })
+	if err != nil {
+		d.log.Error("spawn failed", "instance", InstKey(h), "err", err)
+		d.os.Post(engine.Event{Kind: engine.EvSpawnFailed, H: h, Err: ErrnoName(err)})
+		return
+	}
+	d.procs[h] = p
+	// The PID and its start time go into the next write (the next spawn's
+	// or the batch's). Without a cgroup an instance cannot be found by its
+	// handle alone, so then they are written at once.
+	d.pidsDirty = true
+	if !d.os.FindsByHandle() {
+		d.flush()
+	}
+	d.os.Post(engine.Event{Kind: engine.EvSpawned, H: h, PID: p.PID})
+}
+
+// exited reports an instance's end. A death by signal has code -1 in
+// every world, as Go's os.ProcessState reports it.
+func (d *Driver) exited(h engine.Handle, st ExitStatus) {
+	if st.Signal != "" {
+		st.Code = -1
+	}
+	d.os.Post(engine.Event{Kind: engine.EvExited, H: h, Code: st.Code, Signal: st.Signal, OOM: st.OOM})
+}
+
+// verify checks a recovered instance and, if it is still the process hsu
+// started, follows it.
+func (d *Driver) verify(h engine.Handle) {
+	p, ok := d.recovered[h]
+	delete(d.recovered, h)
+	ok = ok && d.os.Verify(p)
+	if ok {
+		d.procs[h] = p
+		if err := d.os.Watch(h, p, func(st ExitStatus) { d.exited(h, st) }); err != nil {
+			d.log.Error("watch", "instance", InstKey(h), "err", err)
+			delete(d.procs, h)
+			ok = false
+		}
+	}
+	d.os.Post(engine.Event{Kind: engine.EvVerified, H: h, OK: ok})
+}
+
+// adopt finds an unmanaged worker's process, now, so the PID is recorded
+// before any later action.
+func (d *Driver) adopt(h engine.Handle, spec *config.Worker) {
+	adopted := make(chan struct{})
+	defer close(adopted) // the exit is reported after EvAdopted
+	p, err := d.os.Find(h, spec)
+	if err == nil {
+		err = d.os.Watch(h, p, func(st ExitStatus) { <-adopted; d.exited(h, st) })
+	}
+	if err != nil {
+		d.os.Post(engine.Event{Kind: engine.EvAdopted, H: h, Err: err.Error()})
+		return
+	}
+	d.procs[h] = p
+	d.os.Post(engine.Event{Kind: engine.EvAdopted, H: h, OK: true, PID: p.PID})
+}
+
+func (d *Driver) probe(a *engine.Action) {
+	pr := d.eng.Probe(a.H.Worker, a.Probe)
+	if pr == nil {
+		return
+	}
+	t := probe.Target{PID: a.PID, Dir: a.Spec.Workdir}
+	if len(d.addrs) > 0 {
+		t.Listen = d.addrs[ReplicaKey(a.H)]
+	}
+	d.os.Probe(a.H, pr, t, Completion{d: d, h: a.H, act: a.Kind, probe: a.Probe})
+}
+
+// flush writes the state file if it is behind the engine or the spawns.
+func (d *Driver) flush() {
+	if !d.dirty && !d.pidsDirty {
+		return
+	}
+	d.dirty, d.pidsDirty, d.flushedInStep = false, false, true
+	if err := d.store.Write(d.build); err != nil {
+		d.log.Error("persist", "err", err)
+	}
+}
+
+// state is what the state file must hold now.
+func (d *Driver) state() *State {
+	sv := d.eng.Save()
+	st := &State{Version: StateVersion, BootID: d.os.BootID(), Saved: sv, Starts: map[string]int64{}}
+	if len(d.addrs) > 0 {
+		st.Listen = maps.Clone(d.addrs) // the state outlives this call
+	}
+	for i, r := range sv.Instances {
+		p, ok := d.procs[r.H]
+		if !ok {
+			continue
+		}
+		if r.PID == 0 && r.State == engine.Starting {
+			// Started, but EvSpawned is still in the inbox: record the
+			// process now, so the next hsu adopts it instead of starting
+			// a duplicate.
+			sv.Instances[i].PID, sv.Instances[i].State = p.PID, engine.Running
+		}
+		st.Starts[InstKey(r.H)] = p.StartTime
+	}
+	return st
+}
+
+func itoa(i int) string    { return strconv.Itoa(i) }
+func utoa(u uint64) string { return strconv.FormatUint(u, 10) }

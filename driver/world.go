@@ -1,0 +1,202 @@
+package driver
+
+import (
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/hsu-run/hsu/config"
+	"github.com/hsu-run/hsu/engine"
+	"github.com/hsu-run/hsu/probe"
+)
+
+// OS is the world the driver runs in: a clock, timers, and the operating
+// system's calls. osadapters implements it on the real OS (goroutines post
+// completions to an inbox) and fakeos on the simulated one (completions
+// are queued at a virtual time). Every asynchronous call reports through
+// its done function or through Post, never by blocking the driver.
+type OS interface {
+	// Now is the time since the world started.
+	Now() time.Duration
+	// Post hands a completion to the driver's next batch.
+	Post(ev engine.Event)
+	// StartTimer posts EvTimer{ref} at at; CancelTimer drops it if it has
+	// not fired (a fired stale timer is harmless: the engine ignores it).
+	StartTimer(ref engine.TimerRef, at time.Duration)
+	CancelTimer(ref engine.TimerRef)
+
+	// Spawn starts an instance with its output going to logs and returns
+	// at once with its process. env is added to the worker's environment;
+	// ln, if not nil, becomes the child's descriptor 3 (socket handover).
+	// exited is called once, after the process has exited, the rest of its
+	// group (and cgroup) has been killed and its output drained.
+	Spawn(h engine.Handle, spec *config.Worker, env []string, ln Listener, logs LogSink, exited func(ExitStatus)) (Proc, error)
+	// Watch follows a process hsu did not spawn itself (re-adopted after
+	// an hsu restart, or an unmanaged worker's): exited when it is gone.
+	Watch(h engine.Handle, p Proc, exited func(ExitStatus)) error
+	// Signal sends sig to the instance's process group (to p alone when
+	// !p.Group).
+	Signal(h engine.Handle, p Proc, sig string) error
+	// Kill SIGKILLs everything of the instance and calls done.Done once it
+	// is all gone, or the platform's deadline passed.
+	Kill(h engine.Handle, p Proc, done Completion)
+	// StopCommand runs spec.Stop.Command for the instance.
+	StopCommand(h engine.Handle, p Proc, spec *config.Worker, done Completion)
+	// Probe runs one health check.
+	Probe(h engine.Handle, pr *config.Probe, t probe.Target, done Completion)
+	// Sample measures the instance's whole tree: done.Sampled.
+	Sample(h engine.Handle, p Proc, done Completion)
+	// Throttle reports whether the kernel throttles the instance's
+	// resource ("memory", "cpu", "pids"): throttles are limits set at the
+	// start, so this only asks whether one is in force.
+	Throttle(h engine.Handle, p Proc, resource string) error
+	// Verify reports whether p is still the process that was started (PID
+	// and start time), so a reused PID is never adopted.
+	Verify(p Proc) bool
+	// Find locates an unmanaged worker's process (pidfile or discover).
+	Find(h engine.Handle, spec *config.Worker) (Proc, error)
+	// Listen binds the socket of an integrated worker's replica.
+	Listen(addr string) (Listener, error)
+	// BootID identifies this boot: PIDs from another boot are never trusted.
+	BootID() string
+	// FindsByHandle reports whether a spawned instance can be found and
+	// killed by its handle alone (a cgroup), so that a crash before its PID
+	// is written leaves nothing behind unseen.
+	FindsByHandle() bool
+}
+
+// Completion is how an asynchronous OS call reports back: the OS calls
+// Done (Sampled for a sample) exactly once, from any goroutine. It is a
+// plain value, not a closure, so the simulator's calls allocate nothing.
+type Completion struct {
+	d     *Driver
+	wg    *sync.WaitGroup // KillAll: counted down instead of posted
+	h     engine.Handle
+	act   engine.ActionKind
+	probe engine.ProbeKind
+}
+
+// Done reports the end of a kill, stop command or probe.
+func (c Completion) Done(err error) {
+	if c.wg != nil {
+		c.wg.Done()
+		return
+	}
+	ev := engine.Event{Kind: engine.EvDone, H: c.h, Done: c.act}
+	if c.act == engine.ActProbe {
+		ev = engine.Event{Kind: engine.EvProbe, H: c.h, Probe: c.probe, OK: err == nil}
+	}
+	if err != nil {
+		ev.Err = err.Error()
+	}
+	c.d.os.Post(ev)
+}
+
+// Sampled reports a sample; a failed one re-arms the engine's next.
+func (c Completion) Sampled(u engine.Usage, err error) {
+	if err != nil {
+		c.Done(err)
+		return
+	}
+	c.d.os.Post(engine.Event{Kind: engine.EvSample, H: c.h, Usage: u})
+}
+
+// Proc identifies a process beyond its PID: a PID plus its start time.
+type Proc struct {
+	PID       int
+	StartTime int64 // clock ticks since boot (Linux), a serial (fakeos), 0 where unknown
+	// Group: hsu made it a process-group leader (a managed instance), so
+	// signals and kills go to the group. An adopted unmanaged process is
+	// signalled alone and never killed with a group it may share.
+	Group bool
+}
+
+// ExitStatus is how an instance ended.
+type ExitStatus struct {
+	Code   int
+	Signal string // "" unless killed by a signal
+	OOM    bool
+}
+
+// LogSink receives workers' output (logs.Hub implements it).
+type LogSink interface {
+	// Writer returns where one instance's stream goes: bytes written are
+	// routed line by line, Close routes a last line without newline.
+	Writer(worker string, replica int, stream string) io.WriteCloser
+}
+
+// Listener is a socket hsu holds for an integrated worker's replica, kept
+// across restarts so the address never changes.
+type Listener interface {
+	Addr() string
+	Close() error
+}
+
+// Errno is an error the OS names like a C errno ("EAGAIN"): the name is
+// what the engine and the traces see.
+type Errno string
+
+func (e Errno) Error() string { return string(e) }
+
+// ErrnoName is the errno name of an OS error: an Errno, or any error with
+// an ErrnoName method (the real adapters map syscall errors); EIO for the
+// rest.
+func ErrnoName(err error) string {
+	var e Errno
+	if errors.As(err, &e) {
+		return string(e)
+	}
+	var n interface{ ErrnoName() string }
+	if errors.As(err, &n) {
+		return n.ErrnoName()
+	}
+	return "EIO"
+}
+
+// State is hsu's state file: what the engine saves (engine.Saved) plus,
+// per live instance, what proves a PID is still the process hsu started:
+// its start time and the boot id.
+type State struct {
+	Version int              `json:"version"`
+	BootID  string           `json:"boot_id"`
+	Saved   engine.Saved     `json:"saved"`
+	Starts  map[string]int64 `json:"start_times"` // "worker-replica-gen" -> start time
+	// Listen: the address of each integrated replica's socket ("worker-replica" -> host:port).
+	Listen map[string]string `json:"listen,omitempty"`
+}
+
+// StateVersion is the version State files are written with.
+const StateVersion = 1
+
+// Store keeps the state file. Write may keep build and call it later, as
+// long as that gives what calling it now would (fakeos does, since the
+// driver writes whenever the state changes): building the file is the
+// costly part of a write in the simulator.
+type Store interface {
+	// Read returns the last state written, nil if there is none, and
+	// where it was found (for messages).
+	Read() (*State, string, error)
+	Write(build func() *State) error
+	// Remove deletes the state: a clean shutdown leaves nothing to adopt.
+	Remove()
+}
+
+// Observer sees what the driver does; the simulator's tracer and
+// invariant checker are one. It must not change anything.
+type Observer interface {
+	// Event is called before the engine steps ev (ev.At is set).
+	Event(ev *engine.Event)
+	// Action is called before the driver carries a out.
+	Action(a *engine.Action)
+	// Stepped is called after ev's actions, with the engine's bugs.
+	Stepped(ev *engine.Event, bugs []string)
+}
+
+// InstKey names an instance in files: "worker-replica-gen".
+func InstKey(h engine.Handle) string {
+	return h.Worker + "-" + itoa(h.Replica) + "-" + utoa(h.Gen)
+}
+
+// ReplicaKey names a replica in files: "worker-replica".
+func ReplicaKey(h engine.Handle) string { return h.Worker + "-" + itoa(h.Replica) }

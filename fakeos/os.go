@@ -1,0 +1,299 @@
+package fakeos
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"reflect"
+	"strconv"
+	"time"
+
+	"github.com/hsu-run/hsu/config"
+	"github.com/hsu-run/hsu/driver"
+	"github.com/hsu-run/hsu/engine"
+	"github.com/hsu-run/hsu/probe"
+)
+
+// simOS is the World as the driver's OS (driver.OS). Its calls act on the
+// ground truth at once and post their completions after a simulated
+// latency, drawn from the world's PRNG.
+type simOS World
+
+var _ driver.OS = (*simOS)(nil)
+
+var (
+	errNoProcess = driver.Errno("ESRCH")
+	errUnhealthy = errors.New("probe failed (simulated)")
+)
+
+// quietLogger is hsu's own log in the simulator: the timeline says it.
+var quietLogger = slog.New(slog.DiscardHandler)
+
+func (o *simOS) w() *World { return (*World)(o) }
+
+// Now implements driver.OS.
+func (o *simOS) Now() time.Duration { return o.now }
+
+// Post implements driver.OS: the completion reaches hsu after the latency
+// its kind has on a real machine.
+func (o *simOS) Post(ev engine.Event) {
+	w := o.w()
+	var lat time.Duration
+	switch ev.Kind {
+	case engine.EvSpawned:
+		lat = w.latency(time.Millisecond, 5*time.Millisecond)
+		if p := w.procs[ev.PID]; p != nil && p.owner == ev.H {
+			p.spawnNotified = w.now + lat
+		}
+	case engine.EvSpawnFailed:
+		lat = w.latency(time.Millisecond, 5*time.Millisecond)
+	case engine.EvExited:
+		lat = w.latency(0, 2*time.Millisecond)
+		if z := w.zombies[ev.H]; z != nil {
+			// Never before hsu learnt of the spawn, as a real adapter
+			// learns the PID first.
+			lat = max(lat, z.spawnNotified-w.now)
+		}
+	case engine.EvProbe:
+		lat = w.latency(time.Millisecond, 3*time.Millisecond)
+	default:
+		lat = w.latency(0, time.Millisecond)
+	}
+	w.toEngine(lat, ev)
+}
+
+// StartTimer implements driver.OS.
+func (o *simOS) StartTimer(ref engine.TimerRef, at time.Duration) {
+	w := o.w()
+	it := w.item(at, itEngine)
+	it.epoch = w.epoch
+	it.ev = engine.Event{Kind: engine.EvTimer, Timer: ref}
+	w.q.push(it)
+}
+
+// CancelTimer implements driver.OS: a cancelled timer still fires, and
+// the engine ignores it, as it must a real timer that fired just before
+// its cancellation.
+func (o *simOS) CancelTimer(engine.TimerRef) {}
+
+// Spawn implements driver.OS.
+func (o *simOS) Spawn(h engine.Handle, spec *config.Worker, _ []string, _ driver.Listener, logs driver.LogSink, exited func(driver.ExitStatus)) (driver.Proc, error) {
+	w := o.w()
+	beh := w.behaviour(h.Worker)
+	errno := beh.SpawnError
+	if f := w.spawnErr[h.Worker]; f != nil && f.count > 0 {
+		errno = f.errno
+		f.count--
+	}
+	if errno != "" {
+		return driver.Proc{}, driver.Errno(errno)
+	}
+	w.stats.Spawns++
+	p := w.newProc(h, h.Worker, beh, nil)
+	for i := 0; i < beh.Children; i++ {
+		p.children = append(p.children, w.newProc(h, h.Worker, beh, p))
+	}
+	p.exited, p.watchEpoch, p.logs = exited, w.epoch, logs
+	w.check.spawned(p)
+	w.lifecycle(p, spec)
+	return driver.Proc{PID: p.pid, StartTime: int64(p.serial), Group: true}, nil
+}
+
+// Watch implements driver.OS.
+func (o *simOS) Watch(h engine.Handle, pr driver.Proc, exited func(driver.ExitStatus)) error {
+	w := o.w()
+	p := w.procs[pr.PID]
+	if p == nil || !p.alive || int64(p.serial) != pr.StartTime {
+		return errNoProcess
+	}
+	if p.owner != h {
+		if p.owner.Gen != 0 {
+			w.untrack(p)
+		}
+		p.owner = h
+		w.track(p)
+	}
+	p.exited, p.watchEpoch = exited, w.epoch
+	return nil
+}
+
+// Signal implements driver.OS. A zombie leader (dead, its exit not yet
+// taken) can still be signalled, as on a real kernel.
+func (o *simOS) Signal(h engine.Handle, pr driver.Proc, sig string) error {
+	w := o.w()
+	p := w.procs[pr.PID]
+	if p == nil || p.owner != h {
+		return errNoProcess
+	}
+	if p.alive {
+		it := w.item(w.now+w.latency(0, time.Millisecond), itSignal)
+		it.p, it.sig = p, sig
+		w.q.push(it)
+	}
+	return nil
+}
+
+// Kill implements driver.OS: done once every process of the instance is
+// gone, as the real adapter reports it after cgroup.kill.
+func (o *simOS) Kill(h engine.Handle, _ driver.Proc, done driver.Completion) {
+	w := o.w()
+	it := w.item(w.now+w.latency(0, time.Millisecond), itKill)
+	it.h, it.epoch, it.done = h, w.epoch, done
+	w.q.push(it)
+}
+
+// StopCommand implements driver.OS: the command asks the process to exit.
+func (o *simOS) StopCommand(h engine.Handle, pr driver.Proc, _ *config.Worker, done driver.Completion) {
+	done.Done(o.Signal(h, pr, "TERM"))
+}
+
+// Probe implements driver.OS: the probe sees the ground truth.
+func (o *simOS) Probe(h engine.Handle, _ *config.Probe, t probe.Target, done driver.Completion) {
+	w := o.w()
+	if p := w.procs[t.PID]; p != nil && p.owner == h && w.healthy(p) {
+		done.Done(nil)
+		return
+	}
+	done.Done(errUnhealthy)
+}
+
+// Sample implements driver.OS.
+func (o *simOS) Sample(h engine.Handle, pr driver.Proc, done driver.Completion) {
+	w := o.w()
+	if p := w.procs[pr.PID]; p != nil && p.alive && p.owner == h {
+		done.Sampled(w.usage(p), nil)
+		return
+	}
+	done.Sampled(engine.Usage{}, errNoProcess)
+}
+
+// Throttle implements driver.OS as Linux with cgroup2 does: a CPU quota
+// is in force from the start; memory and pids are not throttled.
+func (o *simOS) Throttle(_ engine.Handle, _ driver.Proc, resource string) error {
+	if resource == "cpu" {
+		return nil
+	}
+	return errors.New(resource + " throttling is not enforced here")
+}
+
+// Verify implements driver.OS: the serial stands for the start time, so a
+// reused PID is told apart.
+func (o *simOS) Verify(pr driver.Proc) bool {
+	p := o.w().procs[pr.PID]
+	return p != nil && p.alive && p.leader == nil && int64(p.serial) == pr.StartTime
+}
+
+// Find implements driver.OS: an unmanaged worker's process is the one
+// started outside hsu for it.
+func (o *simOS) Find(h engine.Handle, _ *config.Worker) (driver.Proc, error) {
+	p := o.w().external[h.Worker]
+	if p == nil || !p.alive {
+		return driver.Proc{}, errors.New("no such process")
+	}
+	return driver.Proc{PID: p.pid, StartTime: int64(p.serial)}, nil
+}
+
+// Listen implements driver.OS: a port 0 gets the next free fake port.
+func (o *simOS) Listen(addr string) (driver.Listener, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if port == "0" {
+		o.nextPort++
+		port = strconv.Itoa(o.nextPort)
+	}
+	return fakeListener(net.JoinHostPort(host, port)), nil
+}
+
+type fakeListener string
+
+func (l fakeListener) Addr() string { return string(l) }
+func (fakeListener) Close() error   { return nil }
+
+// BootID implements driver.OS.
+func (o *simOS) BootID() string { return "sim" }
+
+// FindsByHandle implements driver.OS: every instance has its cgroup.
+func (o *simOS) FindsByHandle() bool { return true }
+
+// observer is the World as the driver's Observer: the tracer, the
+// checker and the timeline.
+type observer World
+
+func (ob *observer) Event(ev *engine.Event) {
+	w := (*World)(ob)
+	w.stats.EngineEvents++
+	w.tr.event(w.now, ev)
+	w.check.beforeEvent(ev)
+}
+
+func (ob *observer) Action(a *engine.Action) {
+	w := (*World)(ob)
+	w.stats.Actions++
+	w.tr.action(w.now, a)
+	w.check.action(a)
+	if w.opt.OnAction != nil {
+		w.opt.OnAction(w.now, a)
+	}
+	if w.opt.Timeline == nil {
+		return
+	}
+	switch a.Kind {
+	case engine.ActTransition:
+		w.timeline("%-14s %s -> %s  %s", replicaName(a.H), a.From, a.To, a.Reason)
+	case engine.ActNotice:
+		w.timeline("%-14s %s", replicaName(a.H), a.Reason)
+	}
+}
+
+func (ob *observer) Stepped(ev *engine.Event, bugs []string) {
+	w := (*World)(ob)
+	w.check.afterEvent(ev)
+	for _, b := range bugs {
+		w.check.violate("engine", "%s", b)
+	}
+}
+
+// memStore is the state file. It outlives each hsu and is written lazily:
+// the driver writes whenever what it saves changes, so building the file
+// when hsu dies gives what the last write would have. StrictPersist builds
+// it at every write instead and checks that claim when hsu dies.
+type memStore struct {
+	w      *World
+	strict bool
+	state  *driver.State
+	build  func() *driver.State // the last write, not yet built
+}
+
+func (s *memStore) Read() (*driver.State, string, error) { return s.peek(), "state", nil }
+
+func (s *memStore) Write(build func() *driver.State) error {
+	if s.strict {
+		s.state = build()
+	}
+	s.build = build
+	return nil
+}
+
+func (s *memStore) Remove() { s.state, s.build = nil, nil }
+
+// peek builds a pending lazy write.
+func (s *memStore) peek() *driver.State {
+	if s.build != nil && !s.strict {
+		s.state = s.build()
+		s.build = nil
+	}
+	return s.state
+}
+
+// crash: hsu dies; the file is what its last write left.
+func (s *memStore) crash() {
+	if s.strict && s.build != nil {
+		if now := s.build(); !reflect.DeepEqual(now, s.state) {
+			s.w.check.violate("persist", "the state file misses changes the engine made after its last ActPersist:\n  file: %+v\n  now:  %+v", *s.state, *now)
+		}
+	}
+	s.peek()
+	s.build = nil
+}

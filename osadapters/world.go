@@ -1,0 +1,359 @@
+// Package osadapters runs hsu on the real operating system: World is the
+// shared driver's OS (driver.OS) on Linux, macOS and Windows. Processes,
+// signals, probes, samples and timers run here; everything slow runs in
+// goroutines that post their completion to the driver's inbox, so the
+// driver goroutine, the only one that steps the engine, never blocks.
+package osadapters
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/hsu-run/hsu/config"
+	"github.com/hsu-run/hsu/driver"
+	"github.com/hsu-run/hsu/engine"
+	"github.com/hsu-run/hsu/probe"
+)
+
+// The driver's types, which the platform code fills in.
+type (
+	ExitStatus = driver.ExitStatus
+	Proc       = driver.Proc
+	LogSink    = driver.LogSink
+)
+
+// System is one platform's process calls (Unix, Windows); World adapts it
+// to the driver.
+type System interface {
+	// Spawn starts an instance with its output going to logs. exited is
+	// called once, after the process has exited, the rest of its group
+	// and cgroup has been killed and its output drained.
+	// files become the child's descriptors 3, 4, ... (socket handover).
+	Spawn(h engine.Handle, spec *config.Worker, env []string, files []*os.File, logs LogSink, exited func(ExitStatus)) (Proc, error)
+	// Watch follows a process hsu did not start (recovered after an hsu
+	// restart, or adopted): exited is called when it is gone.
+	Watch(h engine.Handle, p Proc, exited func(ExitStatus)) error
+	// Signal sends sig to the instance's process group.
+	Signal(p Proc, sig string) error
+	// Kill SIGKILLs everything of the instance (group and cgroup) and
+	// returns once it is all gone, or the deadline passed.
+	Kill(h engine.Handle, p Proc) error
+	// Verify reports whether p is still the process that was started.
+	Verify(p Proc) bool
+	// Find locates an unmanaged worker's process (pidfile or discover).
+	Find(spec *config.Worker) (Proc, error)
+	// Sample measures an instance's whole tree.
+	Sample(h engine.Handle, p Proc) (engine.Usage, error)
+	// BootID identifies this boot, so PIDs from a previous boot are never trusted.
+	BootID() string
+}
+
+// Options configures a driver on the real OS.
+type Options struct {
+	StateDir string // where the state file lives
+	Logger   *slog.Logger
+	Logs     LogSink
+	Seed     uint64 // jitter source; 0 picks one
+}
+
+// World is the real OS as the driver sees it.
+type World struct {
+	sys   System
+	log   *slog.Logger
+	inbox *queue
+	start time.Time
+
+	mu     sync.Mutex
+	timers map[uint64]*time.Timer
+}
+
+// Driver is the shared driver running on the real OS.
+type Driver struct {
+	*driver.Driver
+	w     *World
+	dir   string
+	store *stateStore
+
+	// busy counts events since memory was last handed back to the OS;
+	// trim does that once a burst (a cold start, a mass restart) is over.
+	busy int
+	trim *time.Timer
+}
+
+// NewDriver prepares the driver for cfg on sys.
+func NewDriver(cfg *config.Config, sys System, opt Options) *Driver {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if s, ok := sys.(interface{ SetAdoptedLogs(LogSink) }); ok {
+		s.SetAdoptedLogs(opt.Logs)
+	}
+	w := &World{sys: sys, log: opt.Logger, inbox: newQueue(), start: time.Now(), timers: map[uint64]*time.Timer{}}
+	store := newStateStore(opt.StateDir)
+	d := driver.New(cfg, w, store, driver.Options{Logger: opt.Logger, Logs: opt.Logs, Seed: opt.Seed, Publish: true})
+	return &Driver{Driver: d, w: w, dir: opt.StateDir, store: store}
+}
+
+// Run supervises until a shutdown completes or ctx ends (then it stops
+// without stopping the workers, as a crash would: they are re-adopted by
+// the next hsu).
+func (d *Driver) Run(ctx context.Context) error {
+	if err := os.MkdirAll(d.dir, 0o700); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	d.w.start = time.Now()
+	if err := d.Start(); err != nil {
+		return err
+	}
+	var batch []engine.Event
+	for !d.Done() {
+		select {
+		case <-ctx.Done():
+			d.w.stopTimers()
+			d.stopTrim()
+			return ctx.Err()
+		case <-d.w.inbox.notify:
+		}
+		if cap(batch) > 256 {
+			batch = nil // a burst's batch is not kept
+		}
+		batch = d.w.inbox.drain(batch)
+		d.Handle(batch)
+		d.trimAfterBurst(len(batch))
+	}
+	d.w.stopTimers()
+	d.stopTrim()
+	d.Finish()
+	if c, ok := d.w.sys.(io.Closer); ok {
+		c.Close()
+	}
+	return nil
+}
+
+// trimAfterBurst returns the heap a burst of work freed to the OS once
+// things have been quiet for a while: Go's scavenger alone keeps a few
+// MiB of a cold start's garbage resident for good, which is half of an
+// idle hsu's anonymous memory.
+func (d *Driver) trimAfterBurst(events int) {
+	const burst, quiet = 100, 5 * time.Second
+	d.busy += events
+	if d.busy < burst {
+		return
+	}
+	if d.trim == nil {
+		d.trim = time.AfterFunc(quiet, debug.FreeOSMemory)
+	} else {
+		d.trim.Reset(quiet)
+	}
+	d.busy = 0
+}
+
+func (d *Driver) stopTrim() {
+	if d.trim != nil {
+		d.trim.Stop()
+	}
+}
+
+// Now implements driver.OS.
+func (w *World) Now() time.Duration { return time.Since(w.start) }
+
+// Post implements driver.OS: completions go to the inbox.
+func (w *World) Post(ev engine.Event) { w.inbox.post(ev) }
+
+// StartTimer implements driver.OS.
+func (w *World) StartTimer(ref engine.TimerRef, at time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// Armed under the lock its callback takes, so a timer that fires at
+	// once cannot be forgotten before it is recorded.
+	w.timers[ref.ID] = time.AfterFunc(max(at-w.Now(), 0), func() {
+		w.mu.Lock()
+		delete(w.timers, ref.ID)
+		w.mu.Unlock()
+		w.inbox.post(engine.Event{Kind: engine.EvTimer, Timer: ref})
+	})
+}
+
+// CancelTimer implements driver.OS.
+func (w *World) CancelTimer(ref engine.TimerRef) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if t := w.timers[ref.ID]; t != nil {
+		t.Stop()
+		delete(w.timers, ref.ID)
+	}
+}
+
+func (w *World) stopTimers() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, t := range w.timers { // order-free: stops all
+		t.Stop()
+		delete(w.timers, id)
+	}
+}
+
+// errnoError carries a syscall error's errno name to the engine.
+type errnoError struct{ err error }
+
+func (e errnoError) Error() string     { return e.err.Error() }
+func (e errnoError) Unwrap() error     { return e.err }
+func (e errnoError) ErrnoName() string { return errnoName(e.err) }
+
+// Spawn implements driver.OS.
+func (w *World) Spawn(h engine.Handle, spec *config.Worker, extra []string, ln driver.Listener, logs LogSink, exited func(ExitStatus)) (Proc, error) {
+	env, err := workerEnv(spec, h)
+	if err != nil {
+		return Proc{}, fmt.Errorf("environment of %s: %w", instKey(h), driver.Errno("EINVAL"))
+	}
+	env = append(env, extra...)
+	var files []*os.File
+	if l, ok := ln.(tcpListener); ok {
+		f, err := l.File()
+		if err != nil {
+			return Proc{}, errnoError{fmt.Errorf("listen %s: %w", l.Addr(), err)}
+		}
+		defer f.Close() // the child has its copy
+		files = []*os.File{f}
+	}
+	p, err := w.sys.Spawn(h, spec, env, files, logs, exited)
+	if err != nil {
+		return Proc{}, errnoError{err}
+	}
+	return p, nil
+}
+
+// Watch implements driver.OS.
+func (w *World) Watch(h engine.Handle, p Proc, exited func(ExitStatus)) error {
+	return w.sys.Watch(h, p, exited)
+}
+
+// Signal implements driver.OS.
+func (w *World) Signal(_ engine.Handle, p Proc, sig string) error { return w.sys.Signal(p, sig) }
+
+// Kill implements driver.OS: the kill waits for the group and cgroup to
+// empty, so it runs off the driver goroutine.
+func (w *World) Kill(h engine.Handle, p Proc, done driver.Completion) {
+	go func() { done.Done(w.sys.Kill(h, p)) }()
+}
+
+// StopCommand implements driver.OS: the worker's stop command, with
+// HSU_PID naming the process to stop; the engine's stop timeout still
+// applies to the instance.
+func (w *World) StopCommand(h engine.Handle, p Proc, spec *config.Worker, done driver.Completion) {
+	env, err := workerEnv(spec, h)
+	if err != nil {
+		done.Done(err)
+		return
+	}
+	env = append(env, fmt.Sprintf("HSU_PID=%d", p.PID))
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), max(spec.Stop.Timeout.D(), time.Second))
+		defer cancel()
+		cmd := exec.CommandContext(ctx, spec.Stop.Command[0], spec.Stop.Command[1:]...)
+		cmd.Env, cmd.Dir = env, spec.Workdir
+		cmd.WaitDelay = time.Second
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			err = fmt.Errorf("stop command: %w: %s", err, lastBytes(out, 200))
+		}
+		done.Done(err)
+	}()
+}
+
+func lastBytes(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
+// Probe implements driver.OS.
+func (w *World) Probe(h engine.Handle, pr *config.Probe, t probe.Target, done driver.Completion) {
+	go func() {
+		err := probe.Run(context.Background(), pr, t)
+		if err != nil {
+			w.log.Debug("probe failed", "instance", instKey(h), "err", err)
+		}
+		done.Done(err)
+	}()
+}
+
+// Sample implements driver.OS.
+func (w *World) Sample(h engine.Handle, p Proc, done driver.Completion) {
+	go func() { done.Sampled(w.sys.Sample(h, p)) }()
+}
+
+// Throttle implements driver.OS: throttles are kernel limits set at the
+// start (a CPU quota, a job rate cap), so this only asks whether one is in
+// force.
+func (w *World) Throttle(h engine.Handle, _ Proc, resource string) error {
+	if t, ok := w.sys.(interface {
+		Throttling(engine.Handle, string) error
+	}); ok {
+		return t.Throttling(h, resource)
+	}
+	return fmt.Errorf("%s throttling is not implemented on this platform", resource)
+}
+
+// Verify implements driver.OS.
+func (w *World) Verify(p Proc) bool { return w.sys.Verify(p) }
+
+// Find implements driver.OS.
+func (w *World) Find(_ engine.Handle, spec *config.Worker) (Proc, error) { return w.sys.Find(spec) }
+
+// BootID implements driver.OS.
+func (w *World) BootID() string { return w.sys.BootID() }
+
+// FindsByHandle implements driver.OS.
+func (w *World) FindsByHandle() bool {
+	c, ok := w.sys.(interface{ FindsByHandle() bool })
+	return ok && c.FindsByHandle()
+}
+
+// tcpListener is an integrated replica's socket.
+type tcpListener struct{ *net.TCPListener }
+
+func (l tcpListener) Addr() string { return l.TCPListener.Addr().String() }
+
+// Listen implements driver.OS.
+func (w *World) Listen(addr string) (driver.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, errnoError{err}
+	}
+	return tcpListener{ln.(*net.TCPListener)}, nil
+}
+
+var _ driver.OS = (*World)(nil)
+
+func replicaKey(h engine.Handle) string { return driver.ReplicaKey(h) }
+
+// DefaultStateDir is $XDG_RUNTIME_DIR/hsu, /run/hsu as root, else a
+// per-user directory under the system temp dir; %LOCALAPPDATA%\hsu on
+// Windows.
+func DefaultStateDir() string {
+	if runtime.GOOS == "windows" {
+		if d := os.Getenv("LOCALAPPDATA"); d != "" {
+			return filepath.Join(d, "hsu")
+		}
+		return filepath.Join(os.TempDir(), "hsu")
+	}
+	if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" {
+		return filepath.Join(x, "hsu")
+	}
+	if os.Geteuid() == 0 {
+		return "/run/hsu"
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("hsu-%d", os.Geteuid()))
+}
