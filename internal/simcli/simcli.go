@@ -1,5 +1,6 @@
 // Package simcli is the hsu-sim command line: run, sweep and check of
-// simulator scenarios (DESIGN.md §4).
+// simulator scenarios (DESIGN.md §4), and of plain hsu configs, which run
+// as a scenario of their own (scenario.FromConfig) under swarm faults.
 package simcli
 
 import (
@@ -14,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -34,11 +36,15 @@ crashes, OOMs, hangs and races, and checks built-in invariants and the
 scenario's expectations. Same scenario + seed => byte-identical trace.
 
 Usage:
-  hsu-sim run FILE... [--seed N] [--swarm] [--trace OUT.jsonl] [--check-determinism] [-o text|json] [-q]
-  hsu-sim sweep FILE... --seeds N [--swarm] [--keep-failing DIR] [--first-seed N] [-j N]
+  hsu-sim run FILE... [--seed N] [--swarm|--no-swarm] [--duration D] [--trace OUT.jsonl] [--check-determinism] [-o text|json] [-q]
+  hsu-sim sweep FILE... --seeds N [--swarm|--no-swarm] [--duration D] [--keep-failing DIR] [--first-seed N] [-j N]
   hsu-sim check FILE...
 
-Exit status: 0 all held, 1 an invariant or expectation failed, 2 a bad scenario file.
+FILE is a scenario, or a plain hsu config (hsu.yaml): a config runs for 1h
+(--duration) with healthy processes under random swarm faults (--no-swarm
+turns them off), and its summary counts restarts, give-ups and time not ready.
+
+Exit status: 0 all held, 1 an invariant or expectation failed, 2 a bad scenario or config file.
 See docs/simulator.md for the scenario format.
 `
 
@@ -86,13 +92,21 @@ func parse(fs *pflag.FlagSet, args []string) (int, bool) {
 	return 0, false
 }
 
-// loadAll reads every scenario, printing all errors; ok is false if any
-// file is bad.
-func loadAll(files []string, errOut io.Writer) ([]*scenario.Scenario, bool) {
-	var out []*scenario.Scenario
+// input is one file to run: a scenario, or a plain config made into one.
+type input struct {
+	sc   *scenario.Scenario
+	kind scenario.Kind
+}
+
+func (in input) isConfig() bool { return in.kind == scenario.KindConfig }
+
+// loadAll reads every scenario or config, printing all errors; ok is false
+// if any file is bad.
+func loadAll(files []string, errOut io.Writer) ([]input, bool) {
+	var out []input
 	ok := true
 	for _, f := range files {
-		sc, err := scenario.Load(f)
+		sc, kind, err := scenario.LoadFile(f)
 		if err != nil {
 			ok = false
 			var list *config.ErrorList
@@ -103,9 +117,78 @@ func loadAll(files []string, errOut io.Writer) ([]*scenario.Scenario, bool) {
 			}
 			continue
 		}
-		out = append(out, sc)
+		out = append(out, input{sc, kind})
 	}
 	return out, ok
+}
+
+// runFlags are the flags run and sweep share for choosing what runs.
+type runFlags struct {
+	swarm, noSwarm *bool
+	duration       *string
+	dur            time.Duration // parsed --duration, 0 when not given
+}
+
+func addRunFlags(fs *pflag.FlagSet, swarmHelp string) *runFlags {
+	return &runFlags{
+		swarm:    fs.Bool("swarm", false, swarmHelp),
+		noSwarm:  fs.Bool("no-swarm", false, "hsu configs: run without the random fault mix they get by default"),
+		duration: fs.String("duration", "", "hsu configs: virtual time to simulate (default 1h); a scenario sets its own duration:"),
+	}
+}
+
+// apply checks the flags against the inputs and sets each config's
+// duration; a non-zero return is the exit code of a usage error.
+func (rf *runFlags) apply(cmd string, ins []input, errOut io.Writer) int {
+	if *rf.swarm && *rf.noSwarm {
+		fmt.Fprintf(errOut, "hsu-sim %s: --swarm and --no-swarm contradict each other\n", cmd)
+		return exitBadInput
+	}
+	if *rf.duration == "" {
+		return 0
+	}
+	d, err := config.ParseDuration(*rf.duration)
+	if err != nil || d <= 0 {
+		fmt.Fprintf(errOut, "hsu-sim %s: --duration must be a positive duration, got %q\n", cmd, *rf.duration)
+		return exitBadInput
+	}
+	rf.dur = d
+	for _, in := range ins {
+		if !in.isConfig() {
+			// Its expectations and faults are placed within its own
+			// duration; stretching or cutting it would silently change
+			// what they mean.
+			fmt.Fprintf(errOut, "hsu-sim %s: --duration is for hsu configs; %s is a scenario and sets its own duration:\n", cmd, in.sc.File)
+			return exitBadInput
+		}
+		in.sc.Duration = config.Duration(d)
+	}
+	return 0
+}
+
+// swarmFor says whether in runs with swarm faults: scenarios only with
+// --swarm, as always; configs unless --no-swarm, since a config has no
+// faults of its own and healthy processes would otherwise just run.
+func (rf *runFlags) swarmFor(in input) bool {
+	if in.isConfig() {
+		return !*rf.noSwarm
+	}
+	return *rf.swarm
+}
+
+// reproduce is the command that replays one run of in.
+func (rf *runFlags) reproduce(in input, seed int64) string {
+	s := fmt.Sprintf("hsu-sim run %s --seed %d", in.sc.File, seed)
+	switch {
+	case in.isConfig() && *rf.noSwarm:
+		s += " --no-swarm"
+	case !in.isConfig() && *rf.swarm:
+		s += " --swarm"
+	}
+	if in.isConfig() && rf.dur > 0 {
+		s += " --duration " + config.Duration(rf.dur).String()
+	}
+	return s
 }
 
 func cmdCheck(args []string, out, errOut io.Writer) int {
@@ -113,8 +196,13 @@ func cmdCheck(args []string, out, errOut io.Writer) int {
 	if code, done := parse(fs, args); done {
 		return code
 	}
-	scs, ok := loadAll(fs.Args(), errOut)
-	for _, sc := range scs {
+	ins, ok := loadAll(fs.Args(), errOut)
+	for _, in := range ins {
+		sc := in.sc
+		if in.isConfig() {
+			fmt.Fprintf(out, "%s: ok: hsu config, %d workers\n", sc.File, len(sc.Cfg.Workers))
+			continue
+		}
 		fmt.Fprintf(out, "%s: ok: %s, %d workers, %d faults, %d expectations\n", sc.File, sc.Name, len(sc.Cfg.Workers), len(sc.Faults), len(sc.Expect))
 	}
 	if !ok {
@@ -128,6 +216,7 @@ type jsonResult struct {
 	Scenario   string              `json:"scenario"`
 	File       string              `json:"file"`
 	Seed       int64               `json:"seed"`
+	Swarm      bool                `json:"swarm,omitempty"`
 	OK         bool                `json:"ok"`
 	Violations []string            `json:"violations"`
 	Restarts   map[string]int      `json:"restarts"`
@@ -136,12 +225,15 @@ type jsonResult struct {
 	Events     int64               `json:"engine_events"`
 	Trace      string              `json:"trace"`
 	Reproduce  string              `json:"reproduce,omitempty"`
+	// Summary is only given for a plain config: a scenario states what
+	// must hold in its expectations instead.
+	Summary *Summary `json:"summary,omitempty"`
 }
 
 func cmdRun(args []string, out, errOut io.Writer) int {
 	fs := flags("run", errOut)
-	seed := fs.Int64("seed", -1, "seed for the simulated OS; the scenario's seed when not given")
-	swarm := fs.Bool("swarm", false, "add the random fault mix that sweep --swarm draws from the seed (expectations are skipped)")
+	seed := fs.Int64("seed", -1, "seed for the simulated OS; the scenario's seed (a config's: 1) when not given")
+	rf := addRunFlags(fs, "add the random fault mix that sweep --swarm draws from the seed (expectations are skipped); on by default for hsu configs")
 	tracePath := fs.String("trace", "", "write the JSON-lines trace to this file")
 	determinism := fs.Bool("check-determinism", false, "run each scenario twice and fail if the traces differ")
 	format := fs.StringP("output", "o", "text", "output format: text or json")
@@ -157,9 +249,12 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 		fmt.Fprintf(errOut, "hsu-sim run: -o must be text or json, got %q\n", *format)
 		return exitBadInput
 	}
-	scs, ok := loadAll(fs.Args(), errOut)
+	ins, ok := loadAll(fs.Args(), errOut)
 	if !ok {
 		return exitBadInput
+	}
+	if code := rf.apply("run", ins, errOut); code != 0 {
+		return code
 	}
 	var traceOut *bufio.Writer
 	if *tracePath != "" {
@@ -173,12 +268,14 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 		defer traceOut.Flush()
 	}
 	code := exitOK
-	for _, sc := range scs {
+	for _, in := range ins {
+		sc := in.sc
 		s := sc.Seed
 		if *seed >= 0 {
 			s = *seed
 		}
-		opt := fakeos.Options{Swarm: *swarm}
+		swarm := rf.swarmFor(in)
+		opt := fakeos.Options{Swarm: swarm}
 		if traceOut != nil {
 			opt.Trace = traceOut
 		}
@@ -186,11 +283,20 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 		if *format == "text" && !*quiet {
 			opt.Timeline = func(line string) { timeline = append(timeline, line) }
 		}
+		var col *collector
+		if in.isConfig() {
+			col = newCollector(sc.Cfg)
+			opt.OnAction = col.onAction
+		}
 		res := fakeos.New(sc, s, opt).Run()
-		repro := reproduce(sc.File, s, *swarm)
+		var sum *Summary
+		if col != nil {
+			sum = col.finish(res.End)
+		}
+		repro := rf.reproduce(in, s)
 		var nondet string
 		if *determinism {
-			again := fakeos.New(sc, s, fakeos.Options{Swarm: *swarm}).Run()
+			again := fakeos.New(sc, s, fakeos.Options{Swarm: swarm}).Run()
 			if again.TraceHash != res.TraceHash {
 				nondet = fmt.Sprintf("nondeterminism: two runs of seed %d gave traces %s and %s", s, res.TraceHash, again.TraceHash)
 			}
@@ -199,8 +305,9 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 			code = exitViolated
 		}
 		if *format == "json" {
-			jr := jsonResult{Scenario: sc.Name, File: sc.File, Seed: s, OK: res.OK() && nondet == "", Restarts: res.Restarts,
-				Final: map[string][]string{}, Checks: res.Checks, Events: res.Stats.EngineEvents, Trace: res.TraceHash, Violations: []string{}}
+			jr := jsonResult{Scenario: sc.Name, File: sc.File, Seed: s, Swarm: swarm, OK: res.OK() && nondet == "", Restarts: res.Restarts,
+				Final: map[string][]string{}, Checks: res.Checks, Events: res.Stats.EngineEvents, Trace: res.TraceHash, Violations: []string{},
+				Summary: sum}
 			for _, v := range res.Violations {
 				jr.Violations = append(jr.Violations, v.String())
 			}
@@ -220,11 +327,15 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 			enc.Encode(jr)
 			continue
 		}
-		fmt.Fprintf(out, "== %s (%s) seed=%d duration=%s\n", sc.Name, sc.File, s, sc.Duration)
+		header := fmt.Sprintf("== %s (%s) seed=%d duration=%s", sc.Name, sc.File, s, sc.Duration)
+		if swarm {
+			header += " swarm"
+		}
+		fmt.Fprintln(out, header)
 		for _, l := range timeline {
 			fmt.Fprintln(out, l)
 		}
-		printSummary(out, sc, res)
+		printSummary(out, sc, res, sum)
 		status := "ok"
 		if !res.OK() || nondet != "" {
 			status = "FAIL"
@@ -244,7 +355,7 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 	return code
 }
 
-func printSummary(out io.Writer, sc *scenario.Scenario, res *fakeos.Result) {
+func printSummary(out io.Writer, sc *scenario.Scenario, res *fakeos.Result, sum *Summary) {
 	var restarts, final []string
 	for _, name := range sc.Cfg.Order {
 		restarts = append(restarts, fmt.Sprintf("%s=%d", name, res.Restarts[name]))
@@ -266,31 +377,29 @@ func printSummary(out io.Writer, sc *scenario.Scenario, res *fakeos.Result) {
 		final = []string{"(hsu not running)"}
 	}
 	fmt.Fprintf(out, "final: %s\n", strings.Join(final, " "))
+	if sum != nil {
+		sum.print(out)
+	}
 	fmt.Fprintf(out, "invariants: %d checks, %d violations; %d engine events, %d actions\n",
 		res.Checks, len(res.Violations), res.Stats.EngineEvents, res.Stats.Actions)
-}
-
-func reproduce(file string, seed int64, swarm bool) string {
-	s := fmt.Sprintf("hsu-sim run %s --seed %d", file, seed)
-	if swarm {
-		s += " --swarm"
-	}
-	return s
 }
 
 func cmdSweep(args []string, out, errOut io.Writer) int {
 	fs := flags("sweep", errOut)
 	seeds := fs.Int("seeds", 100, "number of seeds to run")
 	first := fs.Int64("first-seed", 1, "first seed")
-	swarm := fs.Bool("swarm", false, "add a random fault mix drawn from each seed")
+	rf := addRunFlags(fs, "add a random fault mix drawn from each seed; on by default for hsu configs")
 	keep := fs.String("keep-failing", "", "write the trace and a reproduce note of each failing seed into DIR")
 	jobs := fs.IntP("jobs", "j", runtime.GOMAXPROCS(0), "seeds run in parallel")
 	if code, done := parse(fs, args); done {
 		return code
 	}
-	scs, ok := loadAll(fs.Args(), errOut)
+	ins, ok := loadAll(fs.Args(), errOut)
 	if !ok {
 		return exitBadInput
+	}
+	if code := rf.apply("sweep", ins, errOut); code != 0 {
+		return code
 	}
 	if *keep != "" {
 		if err := os.MkdirAll(*keep, 0o755); err != nil {
@@ -299,7 +408,9 @@ func cmdSweep(args []string, out, errOut io.Writer) int {
 		}
 	}
 	code := exitOK
-	for _, sc := range scs {
+	for _, in := range ins {
+		sc := in.sc
+		swarm := rf.swarmFor(in)
 		type failure struct {
 			seed int64
 			res  *fakeos.Result
@@ -309,15 +420,32 @@ func cmdSweep(args []string, out, errOut io.Writer) int {
 			failures []failure
 			events   int64
 			wg       sync.WaitGroup
+			total    *sweepSummary
 		)
+		if in.isConfig() {
+			total = newSweepSummary()
+		}
 		next := make(chan int64)
 		for j := 0; j < max(1, *jobs); j++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for s := range next {
-					res := fakeos.New(sc, s, fakeos.Options{Swarm: *swarm, NoTrace: true}).Run()
+					opt := fakeos.Options{Swarm: swarm, NoTrace: true}
+					var col *collector
+					if total != nil {
+						col = newCollector(sc.Cfg)
+						opt.OnAction = col.onAction
+					}
+					res := fakeos.New(sc, s, opt).Run()
+					var sum *Summary
+					if col != nil {
+						sum = col.finish(res.End)
+					}
 					mu.Lock()
+					if sum != nil {
+						total.add(s, sum)
+					}
 					events += res.Stats.EngineEvents
 					if !res.OK() {
 						failures = append(failures, failure{s, res})
@@ -333,13 +461,16 @@ func cmdSweep(args []string, out, errOut io.Writer) int {
 		wg.Wait()
 		sort.Slice(failures, func(i, j int) bool { return failures[i].seed < failures[j].seed })
 		for _, f := range failures {
-			repro := reproduce(sc.File, f.seed, *swarm)
+			repro := rf.reproduce(in, f.seed)
 			fmt.Fprintf(out, "FAIL %s seed=%d: %s\n  reproduce: %s\n", sc.Name, f.seed, f.res.Violations[0], repro)
 			if *keep != "" {
-				if err := keepFailing(*keep, sc, f.seed, *swarm, f.res, repro); err != nil {
+				if err := keepFailing(*keep, sc, f.seed, swarm, f.res, repro); err != nil {
 					fmt.Fprintf(errOut, "hsu-sim sweep: %v\n", err)
 				}
 			}
+		}
+		if total != nil {
+			total.print(out)
 		}
 		status := "ok"
 		if len(failures) > 0 {
