@@ -641,3 +641,14 @@ func ParseYAML(path string, data []byte) (*yaml.Node, error) {
 	}
 	return root, nil
 }
+
+// CheckPlatform applies a platform's capability rules to an already
+// loaded config, as Load with Options.Platform would: hsu-sim --platform
+// checks a config for another OS than the one it runs on.
+func (c *Config) CheckPlatform(p Platform) error {
+	errs := &ErrorList{}
+	p.Check(c, func(path, msg string) {
+		errs.add(Error{Pos: c.pos.Near(path), Path: path, Msg: msg})
+	})
+	return errs.finish()
+}

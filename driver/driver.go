@@ -410,7 +410,10 @@ func (d *Driver) spawn(h engine.Handle, spec *config.Worker) {
 	// handle alone, so then they are written at once.
 	d.pidsDirty = true
 	if !d.os.FindsByHandle() {
+		// The instance is held until its PID is on record: a crash before
+		// the write leaves only a process that exits without running.
 		d.flush()
+		d.os.Release(h, p)
 	}
 	d.os.Post(engine.Event{Kind: engine.EvSpawned, H: h, PID: p.PID})
 }

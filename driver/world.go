@@ -31,7 +31,15 @@ type OS interface {
 	// ln, if not nil, becomes the child's descriptor 3 (socket handover).
 	// exited is called once, after the process has exited, the rest of its
 	// group (and cgroup) has been killed and its output drained.
+	//
+	// Where FindsByHandle is false, the process is held: it does not run
+	// the program until Release, and exits without running it if hsu dies
+	// first, so a crash before its PID is written leaves nothing unseen.
 	Spawn(h engine.Handle, spec *config.Worker, env []string, ln Listener, logs LogSink, exited func(ExitStatus)) (Proc, error)
+	// Release lets a held instance run its program (see Spawn). A release
+	// that fails is not reported: the held process then exits, and that
+	// exit is reported as any other.
+	Release(h engine.Handle, p Proc)
 	// Watch follows a process hsu did not spawn itself (re-adopted after
 	// an hsu restart, or an unmanaged worker's): exited when it is gone.
 	Watch(h engine.Handle, p Proc, exited func(ExitStatus)) error

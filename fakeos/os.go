@@ -38,6 +38,9 @@ func (o *simOS) Now() time.Duration { return o.now }
 // its kind has on a real machine.
 func (o *simOS) Post(ev engine.Event) {
 	w := o.w()
+	if w.dying {
+		return // hsu is dead: nothing it does reaches anything
+	}
 	var lat time.Duration
 	switch ev.Kind {
 	case engine.EvSpawned:
@@ -65,6 +68,9 @@ func (o *simOS) Post(ev engine.Event) {
 // StartTimer implements driver.OS.
 func (o *simOS) StartTimer(ref engine.TimerRef, at time.Duration) {
 	w := o.w()
+	if w.dying {
+		return
+	}
 	it := w.item(at, itEngine)
 	it.epoch = w.epoch
 	it.ev = engine.Event{Kind: engine.EvTimer, Timer: ref}
@@ -79,8 +85,14 @@ func (o *simOS) CancelTimer(engine.TimerRef) {}
 // Spawn implements driver.OS.
 func (o *simOS) Spawn(h engine.Handle, spec *config.Worker, _ []string, _ driver.Listener, logs driver.LogSink, exited func(driver.ExitStatus)) (driver.Proc, error) {
 	w := o.w()
+	if w.dying {
+		return driver.Proc{}, driver.Errno("ESRCH")
+	}
 	beh := w.behaviour(h.Worker)
 	errno := beh.SpawnError
+	if e := w.plat.unenforceable(spec); e != "" {
+		errno = e
+	}
 	if f := w.spawnErr[h.Worker]; f != nil && f.count > 0 {
 		errno = f.errno
 		f.count--
@@ -95,8 +107,33 @@ func (o *simOS) Spawn(h engine.Handle, spec *config.Worker, _ []string, _ driver
 	}
 	p.exited, p.watchEpoch, p.logs = exited, w.epoch, logs
 	w.check.spawned(p)
-	w.lifecycle(p, spec)
+	if w.plat.Cgroups || w.noHold {
+		w.lifecycle(p, spec)
+	} else {
+		p.held, p.spec = true, spec
+	}
+	if f := w.forkCrash; f != nil && f.AfterFork == h.Worker && w.now >= f.At.D() {
+		// Killed right after the fork: the state file is what the writes
+		// before it left (built now, before the driver records the PID),
+		// and the rest of the step is lost.
+		w.store.peek()
+		w.dying = true
+	}
 	return driver.Proc{PID: p.pid, StartTime: int64(p.serial), Group: true}, nil
+}
+
+// Release implements driver.OS: hsu has recorded the PID and writes the
+// byte the exec helper waits for, which then runs the program.
+func (o *simOS) Release(h engine.Handle, pr driver.Proc) {
+	w := o.w()
+	if w.dying {
+		return
+	}
+	if p := w.procs[pr.PID]; p != nil && p.owner == h && p.held {
+		p.held = false
+		w.lifecycle(p, p.spec)
+		p.spec = nil
+	}
 }
 
 // Watch implements driver.OS.
@@ -122,7 +159,7 @@ func (o *simOS) Watch(h engine.Handle, pr driver.Proc, exited func(driver.ExitSt
 func (o *simOS) Signal(h engine.Handle, pr driver.Proc, sig string) error {
 	w := o.w()
 	p := w.procs[pr.PID]
-	if p == nil || p.owner != h {
+	if w.dying || p == nil || p.owner != h {
 		return errNoProcess
 	}
 	if p.alive {
@@ -135,10 +172,24 @@ func (o *simOS) Signal(h engine.Handle, pr driver.Proc, sig string) error {
 
 // Kill implements driver.OS: done once every process of the instance is
 // gone, as the real adapter reports it after cgroup.kill.
-func (o *simOS) Kill(h engine.Handle, _ driver.Proc, done driver.Completion) {
+//
+// Without cgroups only the process group of a known PID can be killed:
+// an instance named by its handle alone (the write-ahead record of a
+// spawn whose PID was never written) is not found. That is why spawns
+// are held there until the PID is written.
+func (o *simOS) Kill(h engine.Handle, pr driver.Proc, done driver.Completion) {
 	w := o.w()
+	if w.dying {
+		return
+	}
 	it := w.item(w.now+w.latency(0, time.Millisecond), itKill)
 	it.h, it.epoch, it.done = h, w.epoch, done
+	if !w.plat.Cgroups {
+		it.pid = pr.PID
+		if it.pid == 0 {
+			it.pid = -1 // nothing to find
+		}
+	}
 	w.q.push(it)
 }
 
@@ -167,10 +218,11 @@ func (o *simOS) Sample(h engine.Handle, pr driver.Proc, done driver.Completion) 
 	done.Sampled(engine.Usage{}, errNoProcess)
 }
 
-// Throttle implements driver.OS as Linux with cgroup2 does: a CPU quota
-// is in force from the start; memory and pids are not throttled.
+// Throttle implements driver.OS as the real adapters do: a CPU quota (a
+// cgroup's or a Job Object's) is in force from the start; memory and pids
+// are not throttled.
 func (o *simOS) Throttle(_ engine.Handle, _ driver.Proc, resource string) error {
-	if resource == "cpu" {
+	if resource == "cpu" && o.plat.cpuQuota() {
 		return nil
 	}
 	return errors.New(resource + " throttling is not enforced here")
@@ -214,8 +266,8 @@ func (fakeListener) Close() error   { return nil }
 // BootID implements driver.OS.
 func (o *simOS) BootID() string { return "sim" }
 
-// FindsByHandle implements driver.OS: every instance has its cgroup.
-func (o *simOS) FindsByHandle() bool { return true }
+// FindsByHandle implements driver.OS: where every instance has its cgroup.
+func (o *simOS) FindsByHandle() bool { return o.plat.Cgroups }
 
 // observer is the World as the driver's Observer: the tracer, the
 // checker and the timeline.
@@ -269,6 +321,9 @@ type memStore struct {
 func (s *memStore) Read() (*driver.State, string, error) { return s.peek(), "state", nil }
 
 func (s *memStore) Write(build func() *driver.State) error {
+	if s.w.dying {
+		return nil // hsu was killed before this write
+	}
 	if s.strict {
 		s.state = build()
 	}

@@ -38,6 +38,7 @@ type item struct {
 	exp   *scenario.Expect
 	h     engine.Handle
 	done  driver.Completion // itKill: the driver's
+	pid   int               // itKill without cgroups: the group to kill (-1: none known)
 }
 
 // queue is a binary min-heap of items; items are recycled to keep the

@@ -10,6 +10,7 @@ package fakeos
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/hsu-run/hsu/config"
@@ -40,6 +41,9 @@ type Options struct {
 	// OnAction, when set, sees every engine action as it is carried out
 	// (summaries such as restarts by trigger are built from it).
 	OnAction func(at time.Duration, a *engine.Action)
+	// Platform is the OS modelled; the zero value is linux (cgroup2 with
+	// every controller).
+	Platform Platform
 }
 
 // World is one simulation run.
@@ -53,16 +57,22 @@ type World struct {
 	seq  uint64
 
 	// hsu
-	drv     *driver.Driver // the running hsu; nil while it is down
-	eng     *engine.Engine // its engine, which the checker reads (kept after a shutdown)
-	epoch   int            // bumped when an hsu starts or dies: events of a dead hsu are dropped
-	starts  int            // hsu processes started so far
-	up      bool
-	exited  bool // hsu finished a shutdown
-	cfg     *config.Config
-	store   *memStore // the state file, which outlives each hsu
-	refused string    // the error of the last command's reply
-	batch   []engine.Event
+	drv    *driver.Driver // the running hsu; nil while it is down
+	eng    *engine.Engine // its engine, which the checker reads (kept after a shutdown)
+	epoch  int            // bumped when an hsu starts or dies: events of a dead hsu are dropped
+	starts int            // hsu processes started so far
+	up     bool
+	exited bool // hsu finished a shutdown
+	cfg    *config.Config
+	store  *memStore // the state file, which outlives each hsu
+	plat   Platform
+	// forkCrash is an armed hsu_crash after_fork; dying: it has struck,
+	// and the rest of hsu's batch must have no effect.
+	forkCrash *scenario.Fault
+	dying     bool
+	noHold    bool   // test only: spawns run at once even without cgroups (the bug the hold fixes)
+	refused   string // the error of the last command's reply
+	batch     []engine.Event
 
 	// the OS
 	procs    map[int]*proc      // live processes by PID
@@ -111,6 +121,10 @@ type proc struct {
 	watchEpoch int
 	logs       driver.LogSink
 	readyLine  string
+	// held: spawned through the exec helper, which waits for hsu to
+	// record the PID before it runs the program (spec, then).
+	held bool
+	spec *config.Worker
 	// spawnNotified is when hsu learns of the spawn; its exit is never
 	// reported before that, as a real adapter learns the PID first.
 	spawnNotified time.Duration
@@ -141,6 +155,13 @@ func New(sc *scenario.Scenario, seed int64, opt Options) *World {
 		w.tr = newTracer(opt.Trace)
 	}
 	w.check = newChecker(w)
+	w.plat = opt.Platform
+	if w.plat.Name == "" {
+		w.plat = Platforms[0]
+		if p, err := PlatformNamed(sc.Platform); err == nil {
+			w.plat = p // the scenario parser accepts only these names
+		}
+	}
 	return w
 }
 
@@ -274,7 +295,14 @@ func (w *World) handle(it *item) {
 	case itSignal:
 		w.signalGroup(it.p, it.sig)
 	case itKill:
-		w.killInstance(it.h)
+		switch {
+		case it.pid == 0:
+			w.killInstance(it.h) // its cgroup
+		case it.pid > 0:
+			if p := w.procs[it.pid]; p != nil && p.owner == it.h && p.leader == nil {
+				w.signalGroup(p, "KILL") // its process group
+			}
+		}
 		if it.epoch == w.epoch && w.up {
 			it.done.Done(nil)
 		}
@@ -338,8 +366,13 @@ func (w *World) reaped(h engine.Handle) {
 	}
 }
 
-// afterBatch ends an hsu whose shutdown is done.
+// afterBatch ends an hsu that was killed during the batch, or whose
+// shutdown is done.
 func (w *World) afterBatch() {
+	if w.dying {
+		w.dyingAfterFork()
+		return
+	}
 	if w.drv != nil && w.drv.Done() {
 		w.drv.Finish()
 		w.drv = nil
@@ -463,7 +496,7 @@ func (w *World) lifecycle(p *proc, spec *config.Worker) {
 		it.p = p
 		w.q.push(it)
 	}
-	if spec != nil && spec.Resources.Memory != nil && spec.Resources.Memory.Policy == config.ResImmediateKill && spec.Resources.Memory.Max > 0 {
+	if spec != nil && spec.Resources.Memory != nil && spec.Resources.Memory.Policy == config.ResImmediateKill && spec.Resources.Memory.Max > 0 && w.plat.kernelMemory() {
 		p.hardLimit = int64(spec.Resources.Memory.Max)
 	}
 	if m := beh.Memory; m != nil && p.hardLimit > 0 {
@@ -629,6 +662,57 @@ func (w *World) startExternal(name string) {
 	w.lifecycle(p, nil)
 }
 
+// crash kills hsu (kill -9): its workers keep running, except where
+// they die with it (held spawns; Job Objects that kill on close).
+func (w *World) crash() {
+	w.store.crash()
+	w.up, w.dying = false, false
+	dead := w.epoch
+	w.epoch++ // events for the dead hsu are dropped
+	w.drv, w.eng = nil, nil
+	w.releaseZombies()
+	w.check.hsuCrash()
+	for _, pid := range w.livePIDs() {
+		p := w.procs[pid]
+		if p == nil || p.leader != nil || !p.alive { // nil: gone with a group killed before
+			continue
+		}
+		switch {
+		case p.held && p.epoch == dead:
+			// The exec helper reads EOF on its pipe: hsu died before
+			// writing the PID, so the program never runs.
+			w.timeline("%-14s pid %d never ran: hsu died before recording it", replicaName(p.owner), p.pid)
+			w.signalGroup(p, "KILL")
+		case w.plat.KillOnClose && p.watchEpoch == dead && p.epoch != 0:
+			w.signalGroup(p, "KILL")
+		}
+	}
+}
+
+// livePIDs lists the processes in PID order, for deterministic sweeps.
+func (w *World) livePIDs() []int {
+	pids := make([]int, 0, len(w.procs))
+	for pid := range w.procs {
+		pids = append(pids, pid)
+	}
+	slices.Sort(pids)
+	return pids
+}
+
+// dyingAfterFork ends a batch in which hsu was killed after a fork.
+func (w *World) dyingAfterFork() {
+	if !w.dying {
+		return
+	}
+	f := w.forkCrash
+	w.forkCrash = nil
+	w.timeline("fault: hsu killed (kill -9) right after forking %s", f.AfterFork)
+	w.crash()
+	if f.RestartAfter > 0 {
+		w.schedule(w.now+f.RestartAfter.D(), itHsuStart, func(*item) {})
+	}
+}
+
 func (w *World) fault(f *scenario.Fault) {
 	w.tr.fault(w.now, f)
 	switch f.Kind() {
@@ -659,14 +743,14 @@ func (w *World) fault(f *scenario.Fault) {
 			undo()
 		}
 	case "hsu_crash":
+		if f.AfterFork != "" {
+			w.timeline("fault: hsu will be killed right after its next fork of %s", f.AfterFork)
+			w.forkCrash = f
+			return
+		}
 		if w.up {
 			w.timeline("fault: hsu killed (kill -9)")
-			w.store.crash()
-			w.up = false
-			w.epoch++ // events for the dead hsu are dropped
-			w.drv, w.eng = nil, nil
-			w.releaseZombies()
-			w.check.hsuCrash()
+			w.crash()
 		} else {
 			w.timeline("fault: hsu_crash while hsu is not running: nothing to kill")
 		}

@@ -233,6 +233,14 @@ func (w *World) Spawn(h engine.Handle, spec *config.Worker, extra []string, ln d
 	return p, nil
 }
 
+// Release implements driver.OS: a held instance (no cgroup to find it by)
+// may run its program now that its PID is written.
+func (w *World) Release(h engine.Handle, p Proc) {
+	if r, ok := w.sys.(interface{ Release(engine.Handle, Proc) }); ok {
+		r.Release(h, p)
+	}
+}
+
 // Watch implements driver.OS.
 func (w *World) Watch(h engine.Handle, p Proc, exited func(ExitStatus)) error {
 	return w.sys.Watch(h, p, exited)

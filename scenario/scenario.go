@@ -22,6 +22,7 @@ type Scenario struct {
 	Description string                `yaml:"description" doc:"What the scenario proves, for the person reading a failure."`
 	Seed        int64                 `yaml:"seed" doc:"Seed of the simulated OS's PRNG; --seed overrides." default:"1" min:"0"`
 	Duration    config.Duration       `yaml:"duration" doc:"Virtual time to simulate." required:"true"`
+	Platform    string                `yaml:"platform" doc:"The OS modelled (linux, linux-hybrid, linux-nocgroup, darwin, windows); --platform overrides." default:"linux"`
 	Config      config.RawNode        `yaml:"config" doc:"An inline hsu config."`
 	ConfigFile  string                `yaml:"config_file" doc:"Path of an hsu config, relative to the scenario file."`
 	Behaviour   map[string]*Behaviour `yaml:"behaviour" doc:"Fake process models by worker name."`
@@ -73,6 +74,7 @@ type Fault struct {
 	Command      string          `yaml:"command" doc:"A CLI verb: start|stop|restart NAME[-i], scale NAME N, signal NAME SIG, shutdown (a reload is the reload: fault)."`
 	HsuCrash     bool            `yaml:"hsu_crash" doc:"hsu dies (kill -9); its workers keep running."`
 	RestartAfter config.Duration `yaml:"restart_after" doc:"With hsu_crash: start a new hsu this much later (0: never)."`
+	AfterFork    string          `yaml:"after_fork" doc:"With hsu_crash: hsu dies at the next spawn of this worker from at on, right after the fork and before it writes anything more (its state file, the PID)."`
 	SpawnFail    string          `yaml:"spawn_fail" doc:"The next count spawns of this worker fail with errno."`
 	Errno        string          `yaml:"errno" doc:"errno for spawn_fail." default:"EAGAIN"`
 	Count        int             `yaml:"count" doc:"How many spawns spawn_fail affects." default:"1" min:"1"`
@@ -178,8 +180,15 @@ func Parse(path string, data []byte) (*Scenario, error) {
 	return sc, nil
 }
 
+// Platforms are the names of the platforms fakeos models (a test keeps
+// the two lists equal).
+var Platforms = []string{"linux", "linux-hybrid", "linux-nocgroup", "darwin", "windows"}
+
 func (sc *Scenario) check(pos config.Positions, errs *config.ErrorList) {
 	add := func(path, format string, args ...any) { errs.Add(pos.Errorf(path, format, args...)) }
+	if sc.Platform != "" && !slices.Contains(Platforms, sc.Platform) {
+		add("platform", "unknown platform %q (want one of %s)", sc.Platform, strings.Join(Platforms, ", "))
+	}
 	switch {
 	case sc.Config.Node != nil && sc.ConfigFile != "":
 		add("config_file", "set config or config_file, not both")
@@ -290,6 +299,9 @@ func (sc *Scenario) checkFault(f *Fault, p string, pos config.Positions, errs *c
 		add(p, "a fault has exactly one of kill, command, hsu_crash, spawn_fail, reload; %d are set", n)
 		return
 	}
+	if f.AfterFork != "" && !f.HsuCrash {
+		add(p+".after_fork", "after_fork goes with hsu_crash: true")
+	}
 	if f.At > sc.Duration {
 		add(p+".at", "after the end of the scenario (%s)", sc.Duration)
 	}
@@ -309,6 +321,12 @@ func (sc *Scenario) checkFault(f *Fault, p string, pos config.Positions, errs *c
 		if !validErrno(f.Errno) {
 			add(p+".errno", "unknown errno %q (want one of %s)", f.Errno, strings.Join(errnos, ", "))
 		}
+	case f.HsuCrash && f.AfterFork != "":
+		t, err := sc.target(f.AfterFork)
+		if err != "" || t.Replica != 0 {
+			add(p+".after_fork", "%s", sc.unknownWorker(f.AfterFork))
+		}
+		f.Target = t
 	case f.Command != "":
 		cmd, t, err := sc.parseCommand(f.Command)
 		if err != "" {

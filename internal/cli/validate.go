@@ -5,17 +5,17 @@ import (
 	"io"
 
 	"github.com/hsu-run/hsu/config"
-	"github.com/hsu-run/hsu/osadapters"
+	"github.com/hsu-run/hsu/osadapters/platform"
 )
 
 // defaultConfig is the file used when -f is not given.
 const defaultConfig = "hsu.yaml"
 
-// platform reports what this OS (and build) cannot enforce, at validation.
-var platform config.Platform = osadapters.ThisPlatform()
+// thisPlatform reports what this OS (and build) cannot enforce, at validation.
+var thisPlatform config.Platform = platform.ThisPlatform()
 
 func loadConfig(path string) (*config.Config, error) {
-	return config.Load(path, config.Options{Platform: platform})
+	return config.Load(path, config.Options{Platform: thisPlatform})
 }
 
 func cmdValidate(args []string, out, errOut io.Writer) int {

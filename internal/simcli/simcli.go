@@ -127,14 +127,60 @@ type runFlags struct {
 	swarm, noSwarm *bool
 	duration       *string
 	dur            time.Duration // parsed --duration, 0 when not given
+	platform       *string
+	platformSet    func() bool
+	plats          map[*scenario.Scenario]fakeos.Platform // per input, after apply
+}
+
+// platformName is the platform in runs on: --platform, else the
+// scenario's platform:, else linux.
+func (rf *runFlags) platformName(in input) string {
+	if !rf.platformSet() && in.sc.Platform != "" {
+		return in.sc.Platform
+	}
+	return *rf.platform
 }
 
 func addRunFlags(fs *pflag.FlagSet, swarmHelp string) *runFlags {
 	return &runFlags{
-		swarm:    fs.Bool("swarm", false, swarmHelp),
-		noSwarm:  fs.Bool("no-swarm", false, "hsu configs: run without the random fault mix they get by default"),
-		duration: fs.String("duration", "", "hsu configs: virtual time to simulate (default 1h); a scenario sets its own duration:"),
+		swarm:       fs.Bool("swarm", false, swarmHelp),
+		noSwarm:     fs.Bool("no-swarm", false, "hsu configs: run without the random fault mix they get by default"),
+		duration:    fs.String("duration", "", "hsu configs: virtual time to simulate (default 1h); a scenario sets its own duration:"),
+		platform:    addPlatformFlag(fs),
+		platformSet: func() bool { return fs.Changed("platform") },
 	}
+}
+
+func addPlatformFlag(fs *pflag.FlagSet) *string {
+	return fs.String("platform", "linux", "the OS modelled: linux (cgroup2, every controller), linux-hybrid (cgroup v1 controllers beside an empty cgroup2), linux-nocgroup (process groups only), darwin or windows; its hsu validate rules apply")
+}
+
+// checkPlatform applies the platform's capability rules to every config
+// of every input (a reload's too), as hsu validate there would, printing
+// each error; false if any.
+func checkPlatform(cmd, name string, ins []input, errOut io.Writer) (fakeos.Platform, bool) {
+	plat, err := fakeos.PlatformNamed(name)
+	if err != nil {
+		fmt.Fprintf(errOut, "hsu-sim %s: --platform: %v\n", cmd, err)
+		return plat, false
+	}
+	ok := true
+	for _, in := range ins {
+		cfgs := []*config.Config{in.sc.Cfg}
+		for _, f := range in.sc.Faults {
+			if f.ReloadCfg != nil {
+				cfgs = append(cfgs, f.ReloadCfg)
+			}
+		}
+		for _, cfg := range cfgs {
+			if err := plat.Check(cfg); err != nil {
+				fmt.Fprintln(errOut, err)
+				fmt.Fprintf(errOut, "%s: not supported on %s\n", in.sc.File, plat.Name)
+				ok = false
+			}
+		}
+	}
+	return plat, ok
 }
 
 // apply checks the flags against the inputs and sets each config's
@@ -143,6 +189,14 @@ func (rf *runFlags) apply(cmd string, ins []input, errOut io.Writer) int {
 	if *rf.swarm && *rf.noSwarm {
 		fmt.Fprintf(errOut, "hsu-sim %s: --swarm and --no-swarm contradict each other\n", cmd)
 		return exitBadInput
+	}
+	rf.plats = map[*scenario.Scenario]fakeos.Platform{}
+	for _, in := range ins {
+		plat, ok := checkPlatform(cmd, rf.platformName(in), []input{in}, errOut)
+		if !ok {
+			return exitBadInput
+		}
+		rf.plats[in.sc] = plat
 	}
 	if *rf.duration == "" {
 		return 0
@@ -188,15 +242,28 @@ func (rf *runFlags) reproduce(in input, seed int64) string {
 	if in.isConfig() && rf.dur > 0 {
 		s += " --duration " + config.Duration(rf.dur).String()
 	}
+	if rf.platformSet() {
+		s += " --platform " + *rf.platform
+	}
 	return s
 }
 
 func cmdCheck(args []string, out, errOut io.Writer) int {
 	fs := flags("check", errOut)
+	platName := addPlatformFlag(fs)
 	if code, done := parse(fs, args); done {
 		return code
 	}
 	ins, ok := loadAll(fs.Args(), errOut)
+	for _, in := range ins {
+		name := *platName
+		if !fs.Changed("platform") && in.sc.Platform != "" {
+			name = in.sc.Platform
+		}
+		if _, pok := checkPlatform("check", name, []input{in}, errOut); !pok {
+			ok = false
+		}
+	}
 	for _, in := range ins {
 		sc := in.sc
 		if in.isConfig() {
@@ -275,7 +342,7 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 			s = *seed
 		}
 		swarm := rf.swarmFor(in)
-		opt := fakeos.Options{Swarm: swarm}
+		opt := fakeos.Options{Swarm: swarm, Platform: rf.plats[sc]}
 		if traceOut != nil {
 			opt.Trace = traceOut
 		}
@@ -296,7 +363,7 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 		repro := rf.reproduce(in, s)
 		var nondet string
 		if *determinism {
-			again := fakeos.New(sc, s, fakeos.Options{Swarm: swarm}).Run()
+			again := fakeos.New(sc, s, fakeos.Options{Swarm: swarm, Platform: rf.plats[sc]}).Run()
 			if again.TraceHash != res.TraceHash {
 				nondet = fmt.Sprintf("nondeterminism: two runs of seed %d gave traces %s and %s", s, res.TraceHash, again.TraceHash)
 			}
@@ -328,6 +395,9 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 			continue
 		}
 		header := fmt.Sprintf("== %s (%s) seed=%d duration=%s", sc.Name, sc.File, s, sc.Duration)
+		if p := rf.plats[sc].Name; p != fakeos.Platforms[0].Name {
+			header += " platform=" + p
+		}
 		if swarm {
 			header += " swarm"
 		}
@@ -431,7 +501,7 @@ func cmdSweep(args []string, out, errOut io.Writer) int {
 			go func() {
 				defer wg.Done()
 				for s := range next {
-					opt := fakeos.Options{Swarm: swarm, NoTrace: true}
+					opt := fakeos.Options{Swarm: swarm, NoTrace: true, Platform: rf.plats[sc]}
 					var col *collector
 					if total != nil {
 						col = newCollector(sc.Cfg)
@@ -464,7 +534,7 @@ func cmdSweep(args []string, out, errOut io.Writer) int {
 			repro := rf.reproduce(in, f.seed)
 			fmt.Fprintf(out, "FAIL %s seed=%d: %s\n  reproduce: %s\n", sc.Name, f.seed, f.res.Violations[0], repro)
 			if *keep != "" {
-				if err := keepFailing(*keep, sc, f.seed, swarm, f.res, repro); err != nil {
+				if err := keepFailing(*keep, sc, f.seed, fakeos.Options{Swarm: swarm, Platform: rf.plats[sc]}, repro); err != nil {
 					fmt.Fprintf(errOut, "hsu-sim sweep: %v\n", err)
 				}
 			}
@@ -484,14 +554,15 @@ func cmdSweep(args []string, out, errOut io.Writer) int {
 
 // keepFailing writes the failing run's trace and a note saying how to
 // reproduce it.
-func keepFailing(dir string, sc *scenario.Scenario, seed int64, swarm bool, res *fakeos.Result, repro string) error {
+func keepFailing(dir string, sc *scenario.Scenario, seed int64, opt fakeos.Options, repro string) error {
 	base := filepath.Join(dir, fmt.Sprintf("%s-seed%d", strings.ReplaceAll(sc.Name, "/", "_"), seed))
 	f, err := os.Create(base + ".trace.jsonl")
 	if err != nil {
 		return err
 	}
 	bw := bufio.NewWriter(f)
-	fakeos.New(sc, seed, fakeos.Options{Swarm: swarm, Trace: bw}).Run()
+	opt.Trace = bw
+	res := fakeos.New(sc, seed, opt).Run()
 	if err := bw.Flush(); err != nil {
 		f.Close()
 		return err

@@ -213,20 +213,24 @@ func TestReproduce(t *testing.T) {
 		in             input
 		swarm, noSwarm bool
 		dur            time.Duration
+		platform       string // "": not given
 		want           string
 		wantSwarm      bool
 	}{
-		{cfgIn, false, false, 0, "hsu-sim run hsu.yaml --seed 7", true},
-		{cfgIn, true, false, 0, "hsu-sim run hsu.yaml --seed 7", true},
-		{cfgIn, false, true, 0, "hsu-sim run hsu.yaml --seed 7 --no-swarm", false},
-		{cfgIn, false, false, 10 * time.Minute, "hsu-sim run hsu.yaml --seed 7 --duration 10m", true},
-		{scIn, false, false, 0, "hsu-sim run s.yaml --seed 7", false},
-		{scIn, true, false, 0, "hsu-sim run s.yaml --seed 7 --swarm", true},
-		{scIn, false, true, 0, "hsu-sim run s.yaml --seed 7", false},
+		{cfgIn, false, false, 0, "", "hsu-sim run hsu.yaml --seed 7", true},
+		{cfgIn, true, false, 0, "", "hsu-sim run hsu.yaml --seed 7", true},
+		{cfgIn, false, true, 0, "", "hsu-sim run hsu.yaml --seed 7 --no-swarm", false},
+		{cfgIn, false, false, 10 * time.Minute, "", "hsu-sim run hsu.yaml --seed 7 --duration 10m", true},
+		{scIn, false, false, 0, "", "hsu-sim run s.yaml --seed 7", false},
+		{scIn, true, false, 0, "", "hsu-sim run s.yaml --seed 7 --swarm", true},
+		{scIn, false, true, 0, "", "hsu-sim run s.yaml --seed 7", false},
+		{scIn, false, false, 0, "linux-nocgroup", "hsu-sim run s.yaml --seed 7 --platform linux-nocgroup", false},
 	}
 	for _, tt := range tests {
 		dur := ""
-		rf := &runFlags{swarm: &tt.swarm, noSwarm: &tt.noSwarm, duration: &dur, dur: tt.dur}
+		plat := tt.platform
+		rf := &runFlags{swarm: &tt.swarm, noSwarm: &tt.noSwarm, duration: &dur, dur: tt.dur,
+			platform: &plat, platformSet: func() bool { return plat != "" }}
 		if got := rf.reproduce(tt.in, 7); got != tt.want {
 			t.Errorf("reproduce = %q, want %q", got, tt.want)
 		}

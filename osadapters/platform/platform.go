@@ -1,4 +1,10 @@
-package osadapters
+// Package platform holds the capability rules of each OS hsu runs on:
+// which settings a platform's adapter cannot enforce, reported at
+// validation time (config.Platform) so nothing is silently ignored. The
+// rules of every OS are compiled everywhere, so hsu validate on one OS and
+// hsu-sim --platform can apply another's. It must stay free of system
+// calls: it is pure knowledge about the adapters.
+package platform
 
 import (
 	"runtime"

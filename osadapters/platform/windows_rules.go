@@ -1,4 +1,4 @@
-package osadapters
+package platform
 
 import "github.com/hsu-run/hsu/config"
 

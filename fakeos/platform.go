@@ -1,0 +1,76 @@
+package fakeos
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/hsu-run/hsu/config"
+	"github.com/hsu-run/hsu/osadapters/platform"
+)
+
+// Platform is what the simulated OS can do, as one real platform's adapter
+// does it (docs/running.md, "What each platform supports").
+type Platform struct {
+	Name string
+	// Rules are the capability rules hsu validate applies there.
+	Rules platform.Platform
+	// Cgroups: every instance has a cgroup of its own, so it is found and
+	// killed by its handle alone, also after an hsu crash (cgroup.kill),
+	// and memory (immediate_kill), pids and a CPU quota are the kernel's.
+	// Without, hsu has process groups only: a spawn is held until its PID
+	// is written, and memory and pids limits are hsu's sampled policies.
+	Cgroups bool
+	// JobLimits: memory, process count and CPU rate are the kernel's
+	// through a Job Object (Windows), without cgroups.
+	JobLimits bool
+	// KillOnClose: an instance's Job Object dies with hsu, and every
+	// process in it (Windows): nothing survives an hsu crash to re-adopt.
+	KillOnClose bool
+}
+
+// Platforms are the platforms hsu-sim --platform models.
+var Platforms = []Platform{
+	{Name: "linux", Rules: platform.Platform{GOOS: "linux"}, Cgroups: true},
+	// v1 memory, cpu and pids beside a cgroup2 tree without controllers
+	// (as on the CI machine): cgroup.kill on the cgroup2 tree, limits from
+	// v1, so the same capabilities as cgroup2 for what hsu does today.
+	{Name: "linux-hybrid", Rules: platform.Platform{GOOS: "linux"}, Cgroups: true},
+	{Name: "linux-nocgroup", Rules: platform.Platform{GOOS: "linux"}},
+	{Name: "darwin", Rules: platform.Platform{GOOS: "darwin"}},
+	{Name: "windows", Rules: platform.Platform{GOOS: "windows"}, JobLimits: true, KillOnClose: true},
+}
+
+// PlatformNamed returns the platform called name.
+func PlatformNamed(name string) (Platform, error) {
+	for _, p := range Platforms {
+		if p.Name == name {
+			return p, nil
+		}
+	}
+	names := make([]string, len(Platforms))
+	for i, p := range Platforms {
+		names[i] = p.Name
+	}
+	return Platform{}, fmt.Errorf("unknown platform %q (want one of %s)", name, strings.Join(names, ", "))
+}
+
+// Check applies the platform's capability rules to cfg, as hsu validate
+// does on that platform.
+func (p Platform) Check(cfg *config.Config) error { return cfg.CheckPlatform(p.Rules) }
+
+// kernelMemory: a memory max with immediate_kill is the kernel's hard
+// limit (an OOM kill), not hsu's kill on a sample.
+func (p Platform) kernelMemory() bool { return p.Cgroups || p.JobLimits }
+
+// cpuQuota: a CPU throttle is a kernel quota.
+func (p Platform) cpuQuota() bool { return p.Cgroups || p.JobLimits }
+
+// unenforceable is the reason a spawn of spec fails on this platform
+// before it runs, as the real adapter fails it ("" if none): Linux without
+// a cpu cgroup cannot throttle a CPU.
+func (p Platform) unenforceable(spec *config.Worker) string {
+	if c := spec.Resources.CPU; c != nil && c.Max > 0 && c.Policy == config.ResThrottle && !p.cpuQuota() {
+		return "EPERM"
+	}
+	return ""
+}
