@@ -32,13 +32,18 @@ const execHelperArg = "__hsu-exec-limits"
 
 // execLimits is what the helper applies to itself before the exec.
 type execLimits struct {
-	EnvFD    int                 // descriptor to read the program's environment from (NUL-separated); 0: none
-	StatusFD int                 // descriptor to report a failure on (closed by the exec on success); 0: none
-	Join     []string            // cgroup.procs files to move into first (cgroup v1 limits on Linux)
-	NoFile   uint64              // RLIMIT_NOFILE, soft and hard; 0 leaves it alone
-	Cred     *syscall.Credential // switch to these ids after the limits (which may need root); nil: keep
-	Path     string              // the program to exec
-	Argv     []string            // its argv, argv[0] included
+	EnvFD    int // descriptor to read the program's environment from (NUL-separated); 0: none
+	StatusFD int // descriptor to report a failure on (closed by the exec on success); 0: none
+	// WaitFD: once the limits are applied, report "held" on StatusFD and
+	// wait for one byte on this descriptor before the exec; EOF instead
+	// (hsu died before recording the PID) ends the helper without running
+	// the program. 0: no wait.
+	WaitFD int
+	Join   []string            // cgroup.procs files to move into first (cgroup v1 limits on Linux)
+	NoFile uint64              // RLIMIT_NOFILE, soft and hard; 0 leaves it alone
+	Cred   *syscall.Credential // switch to these ids after the limits (which may need root); nil: keep
+	Path   string              // the program to exec
+	Argv   []string            // its argv, argv[0] included
 }
 
 // args is the helper's command line (exe first) for cmd.Args.
@@ -49,6 +54,9 @@ func (l *execLimits) args(exe string) []string {
 	}
 	if l.StatusFD > 0 {
 		a = append(a, "statusfd="+strconv.Itoa(l.StatusFD))
+	}
+	if l.WaitFD > 0 {
+		a = append(a, "waitfd="+strconv.Itoa(l.WaitFD))
 	}
 	for _, j := range l.Join {
 		a = append(a, "join="+j)
@@ -95,6 +103,11 @@ func decodeExecArgs(args []string) (*execLimits, error) {
 		case "statusfd":
 			l.StatusFD, err = strconv.Atoi(val)
 			if err == nil && l.StatusFD < 3 {
+				err = errors.New("must be 3 or more")
+			}
+		case "waitfd":
+			l.WaitFD, err = strconv.Atoi(val)
+			if err == nil && l.WaitFD < 3 {
 				err = errors.New("must be 3 or more")
 			}
 		case "join":
@@ -257,6 +270,56 @@ func wrapExec(cmd *exec.Cmd, l execLimits, what string) (*os.File, error) {
 	return statusR, nil
 }
 
+// heldMark is what a held helper writes on its status pipe once its
+// limits are applied and it waits for hsu's release (failures begin with
+// an errno name, "E...").
+const heldMark = 'H'
+
+// holdExec makes the helper of a wrapped cmd wait, before it runs the
+// program, for the byte hsu writes on the returned pipe once it has
+// recorded the instance's PID (release). If hsu dies first the pipe gives
+// EOF and the helper exits without running the program: without a cgroup
+// to find it by, an instance hsu has not recorded must never run. Add it
+// after wrapExec; its read end joins cmd.ExtraFiles like the helper's.
+func holdExec(cmd *exec.Cmd) (*os.File, error) {
+	r, w, err := os.Pipe() // close-on-exec: no other child holds the write end
+	if err != nil {
+		return nil, fmt.Errorf("hold: exec helper: %w", err)
+	}
+	fd := 3 + len(cmd.ExtraFiles)
+	cmd.ExtraFiles = append(cmd.ExtraFiles, r)
+	cmd.Args = append(cmd.Args[:2:2], append([]string{"waitfd=" + strconv.Itoa(fd)}, cmd.Args[2:]...)...)
+	return w, nil
+}
+
+// release lets a held helper run its program.
+func release(w *os.File) error {
+	defer w.Close()
+	if _, err := w.Write([]byte{1}); err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	return nil
+}
+
+// helperHeld reads a held helper's status up to its held mark: nil once
+// it waits for the release, else its failure (see helperStatus).
+func helperHeld(r *os.File) error {
+	var b [1]byte
+	n, err := r.Read(b[:])
+	if n == 1 && b[0] == heldMark {
+		return nil
+	}
+	if n == 0 && err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("exec helper status: %w", err)
+	}
+	rest, _ := io.ReadAll(r)
+	all := append(b[:n:n], rest...)
+	if len(all) == 0 {
+		return errors.New("exec helper: exited before holding the worker")
+	}
+	return statusError(all)
+}
+
 // helperStatus reads the exec helper's status pipe to EOF: nothing means
 // the program was exec'd; otherwise the failure, with its errno.
 func helperStatus(r *os.File) error {
@@ -264,6 +327,12 @@ func helperStatus(r *os.File) error {
 	if err != nil {
 		return fmt.Errorf("exec helper status: %w", err)
 	}
+	return statusError(b)
+}
+
+// statusError is the failure a helper wrote ("ERRNO message"), nil for
+// nothing.
+func statusError(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
@@ -311,6 +380,15 @@ func runExecHelper(args []string) {
 	if err == nil && l.EnvFD > 0 {
 		env, err = readEnv(l.EnvFD)
 	}
+	if err == nil && l.WaitFD > 0 {
+		if statusFD > 0 {
+			syscall.Write(statusFD, []byte{heldMark})
+			statusFD = 0 // hsu has stopped reading: an exec failure goes to stderr only
+		}
+		if !waitRelease(l.WaitFD) {
+			os.Exit(127) // hsu died (or gave up) before recording this process
+		}
+	}
 	if err == nil {
 		err = fmt.Errorf("exec %s: %w", l.Path, syscall.Exec(l.Path, l.Argv, env))
 	}
@@ -324,6 +402,19 @@ func runExecHelper(args []string) {
 		syscall.Write(statusFD, []byte(name+" "+err.Error()))
 	}
 	os.Exit(127)
+}
+
+// waitRelease waits for hsu's release byte on fd: false on EOF.
+func waitRelease(fd int) bool {
+	var b [1]byte
+	for {
+		n, err := syscall.Read(fd, b[:])
+		if err == syscall.EINTR {
+			continue
+		}
+		syscall.Close(fd)
+		return n == 1
+	}
 }
 
 // readEnv reads the program's environment from the helper's envfd and

@@ -32,6 +32,7 @@ type Unix struct {
 	watching map[engine.Handle]bool
 	cpu      map[engine.Handle]cpuSample // previous CPU sample per instance
 	leaders  map[int]bool                // PIDs of spawned leaders not yet reaped by their Wait
+	holds    map[engine.Handle]*os.File  // release pipes of held instances (no cgroup)
 	// adoptLogs receives the output of instances re-adopted after an hsu
 	// restart (their FIFOs are reopened).
 	adoptLogs LogSink
@@ -52,7 +53,7 @@ func (u *Unix) isLeader(pid int) bool {
 
 // NewUnix prepares the Unix system; stateDir holds the FIFOs.
 func NewUnix(stateDir string) (*Unix, error) {
-	u := &Unix{StateDir: stateDir, watching: map[engine.Handle]bool{}, cpu: map[engine.Handle]cpuSample{}, leaders: map[int]bool{}}
+	u := &Unix{StateDir: stateDir, watching: map[engine.Handle]bool{}, cpu: map[engine.Handle]cpuSample{}, leaders: map[int]bool{}, holds: map[engine.Handle]*os.File{}}
 	if err := os.MkdirAll(filepath.Join(stateDir, "fifo"), 0o700); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
@@ -127,6 +128,24 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 	if err := u.cg.checkLimits(spec); err != nil {
 		return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
 	}
+	// Without a cgroup nothing finds an instance whose PID hsu has not
+	// written yet: it is held in the exec helper until Release.
+	var hold *os.File
+	if u.cg == nil {
+		if status == nil {
+			if status, err = wrapExec(cmd, execLimits{}, "hold until recorded"); err != nil {
+				return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
+			}
+		}
+		if hold, err = holdExec(cmd); err != nil {
+			return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
+		}
+		defer func() {
+			if hold != nil {
+				hold.Close() // not handed to Release: the helper exits
+			}
+		}()
+	}
 	var cgDone func()
 	if u.cg != nil {
 		cgDone, err = u.cg.prepare(h, cmd.SysProcAttr)
@@ -171,7 +190,11 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 	var limitErr error
 	if status != nil {
 		closeHelperFiles() // hsu's copy of the status pipe's write end: EOF at the helper's exec
-		limitErr = helperStatus(status)
+		if hold != nil {
+			limitErr = helperHeld(status)
+		} else {
+			limitErr = helperStatus(status)
+		}
 	}
 	if limitErr == nil {
 		limitErr = applyLimits(p.PID, spec)
@@ -219,7 +242,26 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 		exited(st)
 	}
 	onExit(p.PID, finish, finish)
+	if hold != nil {
+		u.mu.Lock()
+		u.holds[h] = hold
+		u.mu.Unlock()
+		hold = nil
+	}
 	return p, nil
+}
+
+// Release lets a held instance (no cgroup) run its program now that its
+// PID is recorded. If the write fails the helper reads EOF and exits 127,
+// which is reported as the instance's exit.
+func (u *Unix) Release(h engine.Handle, _ Proc) {
+	u.mu.Lock()
+	w := u.holds[h]
+	delete(u.holds, h)
+	u.mu.Unlock()
+	if w != nil {
+		release(w)
+	}
 }
 
 // killUntilEmpty kills what is left of an instance whose leader exited
@@ -259,6 +301,12 @@ func (u *Unix) start(cmd *exec.Cmd) (*exec.Cmd, error) {
 // tree (its FIFOs stay for the replica's next instance where it has a
 // cgroup; Close removes them).
 func (u *Unix) cleanup(h engine.Handle) {
+	u.mu.Lock()
+	if w := u.holds[h]; w != nil {
+		w.Close() // gone before its release
+		delete(u.holds, h)
+	}
+	u.mu.Unlock()
 	if u.cg != nil {
 		u.cg.remove(h)
 	} else {
