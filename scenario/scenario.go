@@ -248,6 +248,9 @@ func (sc *Scenario) check(pos config.Positions, errs *config.ErrorList) {
 		if e.State != nil && e.At == nil {
 			add(p+".state", "state needs at (use final for the end)")
 		}
+		if e.At != nil && *e.At < 0 {
+			add(p+".at", "must not be negative")
+		}
 		if e.At != nil && *e.At > sc.Duration {
 			add(p+".at", "after the end of the scenario (%s)", sc.Duration)
 		}
@@ -301,6 +304,9 @@ func (sc *Scenario) checkFault(f *Fault, p string, pos config.Positions, errs *c
 	}
 	if f.AfterFork != "" && !f.HsuCrash {
 		add(p+".after_fork", "after_fork goes with hsu_crash: true")
+	}
+	if f.At < 0 {
+		add(p+".at", "must not be negative")
 	}
 	if f.At > sc.Duration {
 		add(p+".at", "after the end of the scenario (%s)", sc.Duration)
