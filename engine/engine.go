@@ -151,7 +151,7 @@ func (e *Engine) Step(ev Event) []Action {
 			s.cleaned(e)
 		}
 		if ev.Err != "" && ev.Done != ActSample { // a sample fails as its instance exits: no news
-			e.emit(Action{Kind: ActNotice, H: ev.H, Reason: Reason{Kind: RProbeError, Text: ev.Done.String() + " failed: " + ev.Err}})
+			e.emit(Action{Kind: ActNotice, H: ev.H, Reason: Reason{Kind: RActionFailed, Text: ev.Done.String() + " failed: " + ev.Err}})
 		}
 		if s := e.current(ev.H); s != nil && ev.Done == ActSample {
 			s.sampleFailed(e) // no EvSample follows: sample again later
@@ -161,7 +161,7 @@ func (e *Engine) Step(ev Event) []Action {
 	case EvReload:
 		if e.shutdown {
 			// Stopping everything: a reload would start what is being stopped.
-			e.emit(Action{Kind: ActNotice, Reason: Reason{Kind: RProbeError, Text: "reload ignored: shutting down"}})
+			e.emit(Action{Kind: ActNotice, Reason: Reason{Kind: RIgnored, Text: "reload ignored: shutting down"}})
 			break
 		}
 		e.reload(ev.Config)

@@ -41,7 +41,7 @@ const (
 	RAdoptFailed                // Text: why
 	RReload                     // config changed
 	RRemoved                    // worker or replica removed by reload or scale
-	RProbeError                 // Text: an action failed (signal, kill, ...)
+	RActionFailed               // Text: an action failed (signal, kill, stop command, throttle, ...)
 	RBackoffDone                // the back-off delay elapsed
 	RWaitingCapacity            // N: desired; surplus replicas are still stopping
 	// RResourceKilled: hsu itself SIGKILLed the instance under
@@ -50,6 +50,9 @@ const (
 	// it enforces, so a reader can tell which of the two acted. Last in
 	// the list so the values of the kinds before it do not change.
 	RResourceKilled
+	// RIgnored: something asked of hsu was not done (Text: what and why),
+	// such as a reload during a shutdown.
+	RIgnored
 )
 
 // Reason says why a transition or notice happened.
@@ -146,7 +149,9 @@ func (r Reason) text() string {
 		return "config changed"
 	case RRemoved:
 		return "removed"
-	case RProbeError:
+	case RActionFailed:
+		return r.Text
+	case RIgnored:
 		return r.Text
 	}
 	return "reason " + strconv.Itoa(int(r.Kind))
