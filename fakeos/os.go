@@ -62,6 +62,9 @@ func (o *simOS) Post(ev engine.Event) {
 	default:
 		lat = w.latency(0, time.Millisecond)
 	}
+	if w.sab.kind != sabNone && !w.sabPost(ev, &lat) {
+		return // sabotage (test only): the completion is lost
+	}
 	w.toEngine(lat, ev)
 }
 
@@ -107,6 +110,9 @@ func (o *simOS) Spawn(h engine.Handle, spec *config.Worker, _ []string, _ driver
 	}
 	p.exited, p.watchEpoch, p.logs = exited, w.epoch, logs
 	w.check.spawned(p)
+	if w.sab.kind != sabNone {
+		w.sabSpawned(p)
+	}
 	if w.plat.Cgroups || w.noHold {
 		w.lifecycle(p, spec)
 	} else {
@@ -278,6 +284,9 @@ func (ob *observer) Event(ev *engine.Event) {
 	w.stats.EngineEvents++
 	w.tr.event(w.now, ev)
 	w.check.beforeEvent(ev)
+	if w.sab.kind != sabNone {
+		w.sabEvent(ev)
+	}
 }
 
 func (ob *observer) Action(a *engine.Action) {
@@ -285,6 +294,9 @@ func (ob *observer) Action(a *engine.Action) {
 	w.stats.Actions++
 	w.tr.action(w.now, a)
 	w.check.action(a)
+	if w.sab.kind != sabNone {
+		w.sabAction(a)
+	}
 	if w.opt.OnAction != nil {
 		w.opt.OnAction(w.now, a)
 	}
@@ -301,6 +313,9 @@ func (ob *observer) Action(a *engine.Action) {
 
 func (ob *observer) Stepped(ev *engine.Event, bugs []string) {
 	w := (*World)(ob)
+	if w.sab.kind != sabNone {
+		w.sabStepped(ev)
+	}
 	w.check.afterEvent(ev)
 	for _, b := range bugs {
 		w.check.violate("engine", "%s", b)
@@ -318,7 +333,12 @@ type memStore struct {
 	build  func() *driver.State // the last write, not yet built
 }
 
-func (s *memStore) Read() (*driver.State, string, error) { return s.peek(), "state", nil }
+func (s *memStore) Read() (*driver.State, string, error) {
+	if s.w.sab.kind != sabNone {
+		return s.w.sabRead(s.peek())
+	}
+	return s.peek(), "state", nil
+}
 
 func (s *memStore) Write(build func() *driver.State) error {
 	if s.w.dying {

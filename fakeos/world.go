@@ -89,6 +89,7 @@ type World struct {
 	tr    *tracer
 	check *checker
 	stats Stats
+	sab   sabotage // test-only fault (sabotage.go); zero: none
 }
 
 // Stats counts what happened.
