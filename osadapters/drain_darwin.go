@@ -10,7 +10,10 @@ func (u *Unix) drain(h instHandle, logs LogSink, files ...*os.File) (done chan s
 }
 
 // onExit: fallback waits for the exit itself (in a goroutine).
-func onExit(_ int, _, fallback func()) { go fallback() }
+func (*Unix) onExit(_ int, _, fallback func()) { go fallback() }
 
 // onGone: fallback waits for the exit itself; the status is unknown.
-func onGone(_ Proc, _ func() bool, _ func(*ExitStatus), fallback func()) { go fallback() }
+func (*Unix) onGone(_ Proc, _ func() bool, _ func(*ExitStatus), fallback func()) { go fallback() }
+
+// ioLoops: macOS has none (kqueue waits live in wait_darwin.go).
+type ioLoops struct{}

@@ -14,15 +14,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// readBuf is the I/O loop's read buffer: handlers run one at a time in
-// the loop goroutine, so one buffer serves every FIFO.
-var readBuf = make([]byte, 64<<10)
-
 // drain routes both FIFOs of an instance into logs from the I/O loop.
 // done closes once both reached EOF (every writer gone); stop closes them
 // early (a writer that escaped every kill must not hang the exit).
 func (u *Unix) drain(h instHandle, logs LogSink, files ...*os.File) (done chan struct{}, stop func()) {
-	l, err := outLoop.get()
+	l, err := u.loops.out.get()
 	if err != nil {
 		return drainGoroutines(h, logs, files...)
 	}
@@ -48,7 +44,7 @@ func (u *Unix) drain(h instHandle, logs LogSink, files ...*os.File) (done chan s
 		}
 		var r *ioReg
 		if fd >= 0 {
-			r, err = l.add(fd, fifoReader(fd, w), closed)
+			r, err = l.add(fd, l.fifoReader(fd, w), closed)
 		}
 		if r == nil {
 			closed()
@@ -72,13 +68,16 @@ func (u *Unix) drain(h instHandle, logs LogSink, files ...*os.File) (done chan s
 // or on an error it reports done. It reads at most 16 buffers per wake-up
 // so one chatty worker cannot starve the others (epoll is level-triggered:
 // the rest is read on the next turn).
-func fifoReader(fd int, w io.Writer) func(uint32) bool {
+func (l *ioLoop) fifoReader(fd int, w io.Writer) func(uint32) bool {
 	return func(uint32) bool {
+		if l.buf == nil {
+			l.buf = make([]byte, 64<<10)
+		}
 		for range 16 {
-			n, err := unix.Read(fd, readBuf)
+			n, err := unix.Read(fd, l.buf)
 			switch {
 			case n > 0:
-				w.Write(readBuf[:n])
+				w.Write(l.buf[:n])
 			case errors.Is(err, unix.EINTR):
 			case errors.Is(err, unix.EAGAIN):
 				return false
@@ -94,8 +93,8 @@ func fifoReader(fd int, w io.Writer) func(uint32) bool {
 // is then a zombie, not yet reaped), watched by a pidfd in the I/O loop.
 // Without pidfds (kernel < 5.10) fallback runs in a goroutine instead and
 // must do its own waiting.
-func onExit(pid int, fn, fallback func()) {
-	watchPidfd(pid, nil, func(fd int) {
+func (u *Unix) onExit(pid int, fn, fallback func()) {
+	u.watchPidfd(pid, nil, func(fd int) {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
@@ -107,8 +106,8 @@ func onExit(pid int, fn, fallback func()) {
 // re-adopted after an hsu restart): fn gets its exit status if it can be
 // known, else nil. same is checked once the pidfd is open (the PID may
 // have been reused just before): if it fails, fn(nil) runs at once.
-func onGone(p Proc, same func() bool, fn func(*ExitStatus), fallback func()) {
-	watchPidfd(p.PID, same, func(fd int) {
+func (u *Unix) onGone(p Proc, same func() bool, fn func(*ExitStatus), fallback func()) {
+	u.watchPidfd(p.PID, same, func(fd int) {
 		st := exitInfo(fd, p)
 		if fd >= 0 {
 			unix.Close(fd)
@@ -120,7 +119,7 @@ func onGone(p Proc, same func() bool, fn func(*ExitStatus), fallback func()) {
 // watchPidfd calls exited(pidfd) in a new goroutine once pid has exited;
 // exited owns the pidfd. A pidfd names one process for good, so a
 // process still the same (same) after the open is the one watched.
-func watchPidfd(pid int, same func() bool, exited func(fd int), fallback func()) {
+func (u *Unix) watchPidfd(pid int, same func() bool, exited func(fd int), fallback func()) {
 	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
 	if errors.Is(err, unix.EINVAL) { // kernel 5.3-5.9: no PIDFD_NONBLOCK; epoll works without it
 		fd, err = unix.PidfdOpen(pid, 0)
@@ -138,7 +137,7 @@ func watchPidfd(pid int, same func() bool, exited func(fd int), fallback func())
 		go exited(-1)
 		return
 	}
-	l, err := exitLoop.get()
+	l, err := u.loops.exit.get()
 	if err == nil {
 		_, err = l.add(fd, func(uint32) bool {
 			// Verified: the fd number may be a reused one's stale event.

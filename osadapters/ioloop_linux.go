@@ -24,6 +24,9 @@ type ioLoop struct {
 	mu         sync.Mutex
 	regs       map[int]*ioReg
 	tasks      []func()
+	// buf is the loop's read buffer: handlers run one at a time in the
+	// loop goroutine, so one buffer serves every FIFO it reads.
+	buf []byte
 }
 
 type ioReg struct {
@@ -32,10 +35,11 @@ type ioReg struct {
 	closed func()                          // called once, after removal
 }
 
-// Two loops: one reads the output FIFOs, whose handlers write to log
-// sinks that may block (a paused terminal); the other only watches exit
-// pidfds, so exits are seen whatever the sinks do.
-var outLoop, exitLoop lazyLoop
+// ioLoops are a Unix system's two loops: one reads the output FIFOs,
+// whose handlers write to log sinks that may block (a paused terminal);
+// the other only watches exit pidfds, so exits are seen whatever the
+// sinks do. They belong to one System: two in a process share nothing.
+type ioLoops struct{ out, exit lazyLoop }
 
 type lazyLoop struct {
 	once sync.Once

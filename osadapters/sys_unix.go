@@ -33,6 +33,7 @@ type Unix struct {
 	cpu      map[engine.Handle]cpuSample // previous CPU sample per instance
 	leaders  map[int]bool                // PIDs of spawned leaders not yet reaped by their Wait
 	holds    map[engine.Handle]*os.File  // release pipes of held instances (no cgroup)
+	loops    ioLoops                     // epoll loops for output and exits (Linux)
 	// adoptLogs receives the output of instances re-adopted after an hsu
 	// restart (their FIFOs are reopened).
 	adoptLogs LogSink
@@ -241,7 +242,7 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 		u.mu.Unlock()
 		exited(st)
 	}
-	onExit(p.PID, finish, finish)
+	u.onExit(p.PID, finish, finish)
 	if hold != nil {
 		u.mu.Lock()
 		u.holds[h] = hold
@@ -402,7 +403,7 @@ func (u *Unix) Watch(h engine.Handle, p Proc, exited func(ExitStatus)) error {
 		exited(*st)
 	}
 	// Gone meanwhile (or its PID reused): finished at once.
-	onGone(p, func() bool { return u.Verify(p) }, finish, func() { waitGone(p); finish(nil) })
+	u.onGone(p, func() bool { return u.Verify(p) }, finish, func() { waitGone(p); finish(nil) })
 	return nil
 }
 

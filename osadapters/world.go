@@ -22,6 +22,7 @@ import (
 	"github.com/hsu-run/hsu/config"
 	"github.com/hsu-run/hsu/driver"
 	"github.com/hsu-run/hsu/engine"
+	"github.com/hsu-run/hsu/osadapters/statefile"
 	"github.com/hsu-run/hsu/probe"
 )
 
@@ -82,7 +83,7 @@ type Driver struct {
 	*driver.Driver
 	w     *World
 	dir   string
-	store *stateStore
+	store *statefile.Store
 
 	// busy counts events since memory was last handed back to the OS;
 	// trim does that once a burst (a cold start, a mass restart) is over.
@@ -99,7 +100,7 @@ func NewDriver(cfg *config.Config, sys System, opt Options) *Driver {
 		s.SetAdoptedLogs(opt.Logs)
 	}
 	w := &World{sys: sys, log: opt.Logger, inbox: newQueue(), start: time.Now(), timers: map[uint64]*time.Timer{}}
-	store := newStateStore(opt.StateDir)
+	store := statefile.Open(opt.StateDir)
 	d := driver.New(cfg, w, store, driver.Options{Logger: opt.Logger, Logs: opt.Logs, Seed: opt.Seed, Publish: true})
 	return &Driver{Driver: d, w: w, dir: opt.StateDir, store: store}
 }
@@ -346,6 +347,8 @@ func (w *World) Listen(addr string) (driver.Listener, error) {
 var _ driver.OS = (*World)(nil)
 
 func replicaKey(h engine.Handle) string { return driver.ReplicaKey(h) }
+
+func instKey(h engine.Handle) string { return driver.InstKey(h) }
 
 // DefaultStateDir is $XDG_RUNTIME_DIR/hsu, /run/hsu as root, else a
 // per-user directory under the system temp dir; %LOCALAPPDATA%\hsu on

@@ -1,4 +1,4 @@
-package osadapters
+package statefile
 
 import (
 	"encoding/json"
@@ -18,14 +18,14 @@ func TestStateStore(t *testing.T) {
 	tests := []struct {
 		name    string
 		writes  int // states written, NextGen 1..writes
-		damage  func(t *testing.T, s *stateStore)
+		damage  func(t *testing.T, s *Store)
 		want    uint64 // NextGen read back; 0: no state
 		wantErr string
 	}{
 		{name: "nothing written", want: 0},
 		{name: "one write", writes: 1, want: 1},
 		{name: "newest of many", writes: 5, want: 5},
-		{name: "torn newest write falls back to the one before", writes: 5, want: 4, damage: func(t *testing.T, s *stateStore) {
+		{name: "torn newest write falls back to the one before", writes: 5, want: 4, damage: func(t *testing.T, s *Store) {
 			// Slot of seq 5: a crash mid-write left the old bytes at
 			// the end of its body.
 			p := s.slotPath(1)
@@ -38,18 +38,18 @@ func TestStateStore(t *testing.T) {
 			copy(b[end-10:end], "xxxxxxxxxx")
 			os.WriteFile(p, b, 0o600)
 		}},
-		{name: "flipped byte fails the checksum", writes: 2, want: 1, damage: func(t *testing.T, s *stateStore) {
+		{name: "flipped byte fails the checksum", writes: 2, want: 1, damage: func(t *testing.T, s *Store) {
 			p := s.slotPath(0)
 			b, _ := os.ReadFile(p)
 			b[len(b)-3] ^= 0x20
 			os.WriteFile(p, b, 0o600)
 		}},
 		{name: "shorter state over a longer one", writes: 3, want: 3, damage: nil},
-		{name: "legacy state.json", want: 7, damage: func(t *testing.T, s *stateStore) {
+		{name: "legacy state.json", want: 7, damage: func(t *testing.T, s *Store) {
 			b, _ := json.Marshal(stateWith(7))
 			os.WriteFile(s.legacyPath(), b, 0o600)
 		}},
-		{name: "other version", wantErr: "version 99", damage: func(t *testing.T, s *stateStore) {
+		{name: "other version", wantErr: "version 99", damage: func(t *testing.T, s *Store) {
 			st := stateWith(1)
 			st.Version = 99
 			s.write(st)
@@ -58,7 +58,7 @@ func TestStateStore(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s := newStateStore(dir)
+			s := Open(dir)
 			for i := 1; i <= tt.writes; i++ {
 				st := stateWith(uint64(i))
 				if i == 1 { // a long first state, overwritten in place by shorter ones
@@ -71,7 +71,7 @@ func TestStateStore(t *testing.T) {
 			if tt.damage != nil {
 				tt.damage(t, s)
 			}
-			r := newStateStore(dir)
+			r := Open(dir)
 			st, _, err := r.read()
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -93,7 +93,7 @@ func TestStateStore(t *testing.T) {
 			if err := r.write(stateWith(100)); err != nil {
 				t.Fatal(err)
 			}
-			if st, _, _ := newStateStore(dir).read(); st == nil || st.Saved.NextGen != 100 {
+			if st, _, _ := Open(dir).read(); st == nil || st.Saved.NextGen != 100 {
 				t.Fatalf("write after read is not the newest: %+v", st)
 			}
 			r.remove()

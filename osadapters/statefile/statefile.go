@@ -1,4 +1,7 @@
-package osadapters
+// Package statefile keeps hsu's state file on disk: the driver's State
+// in two checksummed slots written in place. It knows nothing of
+// processes; the driver decides what goes in and when.
+package statefile
 
 import (
 	"bytes"
@@ -10,17 +13,13 @@ import (
 	"path/filepath"
 
 	"github.com/hsu-run/hsu/driver"
-	"github.com/hsu-run/hsu/engine"
 )
 
-// stateFile is the driver's State, kept by stateStore.
 type stateFile = driver.State
 
 const stateVersion = driver.StateVersion
 
-func instKey(h engine.Handle) string { return driver.InstKey(h) }
-
-// stateStore keeps the state file as two slots, state.0 and state.1,
+// Store keeps the state file as two slots, state.0 and state.1,
 // written in place in turn, each a header line "hsu-state SEQ LEN CRC32"
 // and LEN bytes of JSON. The reader takes the valid slot with the highest
 // sequence number. A write that an hsu crash tears fails its checksum, and
@@ -31,23 +30,24 @@ func instKey(h engine.Handle) string { return driver.InstKey(h) }
 //
 // No fsync: the file is trusted only within the boot that wrote it (boot
 // id), and an hsu crash cannot lose what write(2) has returned.
-type stateStore struct {
+type Store struct {
 	dir   string
 	seq   uint64
 	slots [2]*os.File
 }
 
-func newStateStore(dir string) *stateStore { return &stateStore{dir: dir} }
+// Open returns the store of the state dir dir (nothing is read yet).
+func Open(dir string) *Store { return &Store{dir: dir} }
 
-func (s *stateStore) slotPath(i int) string {
+func (s *Store) slotPath(i int) string {
 	return filepath.Join(s.dir, fmt.Sprintf("state.%d", i))
 }
 
 // legacyPath is where hsu before the slots kept its state (read only).
-func (s *stateStore) legacyPath() string { return filepath.Join(s.dir, "state.json") }
+func (s *Store) legacyPath() string { return filepath.Join(s.dir, "state.json") }
 
 // write stores st in the older slot.
-func (s *stateStore) write(st *stateFile) error {
+func (s *Store) write(st *stateFile) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
@@ -74,7 +74,7 @@ func (s *stateStore) write(st *stateFile) error {
 
 // read returns the newest valid state, nil if there is none; later
 // writes continue its sequence.
-func (s *stateStore) read() (*stateFile, string, error) {
+func (s *Store) read() (*stateFile, string, error) {
 	var best []byte
 	var bestSeq uint64
 	bestPath := ""
@@ -127,7 +127,7 @@ func parseSlot(b []byte) (seq uint64, body []byte, ok bool) {
 }
 
 // remove deletes the state (a clean shutdown leaves nothing to adopt).
-func (s *stateStore) remove() {
+func (s *Store) remove() {
 	for i, f := range s.slots {
 		if f != nil {
 			f.Close()
@@ -138,7 +138,9 @@ func (s *stateStore) remove() {
 	os.Remove(s.legacyPath())
 }
 
+var _ driver.Store = (*Store)(nil)
+
 // Read, Write and Remove make the store the driver's (driver.Store).
-func (s *stateStore) Read() (*driver.State, string, error)   { return s.read() }
-func (s *stateStore) Write(build func() *driver.State) error { return s.write(build()) }
-func (s *stateStore) Remove()                                { s.remove() }
+func (s *Store) Read() (*driver.State, string, error)   { return s.read() }
+func (s *Store) Write(build func() *driver.State) error { return s.write(build()) }
+func (s *Store) Remove()                                { s.remove() }
