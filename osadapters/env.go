@@ -1,13 +1,10 @@
 package osadapters
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
-	"syscall"
 
 	"github.com/hsu-run/hsu/config"
 	"github.com/hsu-run/hsu/engine"
@@ -61,28 +58,4 @@ func workerEnv(spec *config.Worker, h engine.Handle) ([]string, error) {
 		out = append(out, k+"="+vars[k])
 	}
 	return out, nil
-}
-
-// errnoName turns a spawn error into the errno name the engine reasons
-// about (ENOENT is permanent, EAGAIN is not, ...).
-func errnoName(err error) string {
-	var errno syscall.Errno
-	switch {
-	case errors.As(err, &errno): // first: EPERM is not EACCES
-		if name, ok := errnoNames[errno]; ok {
-			return name
-		}
-		return "E" + strconv.Itoa(int(errno))
-	case errors.Is(err, exec.ErrNotFound), errors.Is(err, os.ErrNotExist):
-		return "ENOENT"
-	case errors.Is(err, os.ErrPermission):
-		return "EACCES"
-	}
-	return "EIO"
-}
-
-var errnoNames = map[syscall.Errno]string{
-	syscall.ENOENT: "ENOENT", syscall.EACCES: "EACCES", syscall.EPERM: "EPERM", syscall.ENOEXEC: "ENOEXEC",
-	syscall.ENOTDIR: "ENOTDIR", syscall.EISDIR: "EISDIR", syscall.ELOOP: "ELOOP", syscall.ENAMETOOLONG: "ENAMETOOLONG",
-	syscall.EAGAIN: "EAGAIN", syscall.ENOMEM: "ENOMEM", syscall.EMFILE: "EMFILE", syscall.ENFILE: "ENFILE", syscall.EINVAL: "EINVAL",
 }

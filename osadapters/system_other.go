@@ -11,3 +11,6 @@ import (
 func NewSystem(string) (System, error) {
 	return nil, fmt.Errorf("hsu run is not supported on %s in this build yet", runtime.GOOS)
 }
+
+// RunExecHelper does nothing here.
+func RunExecHelper() {}

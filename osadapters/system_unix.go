@@ -2,5 +2,14 @@
 
 package osadapters
 
+import (
+	"github.com/hsu-run/hsu/osadapters/exechelper"
+	"github.com/hsu-run/hsu/osadapters/unix"
+)
+
 // NewSystem returns this OS's System.
-func NewSystem(stateDir string) (System, error) { return NewUnix(stateDir) }
+func NewSystem(stateDir string) (System, error) { return unix.New(stateDir) }
+
+// RunExecHelper is the exec helper's entry point; main calls it first. It
+// returns at once unless this process was started as the helper.
+func RunExecHelper() { exechelper.Run() }

@@ -22,6 +22,7 @@ import (
 	"github.com/hsu-run/hsu/config"
 	"github.com/hsu-run/hsu/driver"
 	"github.com/hsu-run/hsu/engine"
+	"github.com/hsu-run/hsu/osadapters/errno"
 	"github.com/hsu-run/hsu/osadapters/statefile"
 	"github.com/hsu-run/hsu/probe"
 )
@@ -209,7 +210,7 @@ type errnoError struct{ err error }
 
 func (e errnoError) Error() string     { return e.err.Error() }
 func (e errnoError) Unwrap() error     { return e.err }
-func (e errnoError) ErrnoName() string { return errnoName(e.err) }
+func (e errnoError) ErrnoName() string { return errno.Name(e.err) }
 
 // Spawn implements driver.OS.
 func (w *World) Spawn(h engine.Handle, spec *config.Worker, extra []string, ln driver.Listener, logs LogSink, exited func(ExitStatus)) (Proc, error) {

@@ -1,6 +1,6 @@
 //go:build linux || darwin
 
-package osadapters
+package unix
 
 import (
 	"errors"

@@ -1,6 +1,6 @@
 //go:build linux || darwin
 
-package osadapters
+package exechelper
 
 import (
 	"encoding/json"
@@ -14,7 +14,7 @@ import (
 )
 
 func TestExecHelperArgsRoundTrip(t *testing.T) {
-	tests := []execLimits{
+	tests := []Limits{
 		{NoFile: 1024, Path: "/usr/bin/api", Argv: []string{"api"}},
 		{EnvFD: 5, StatusFD: 6, Join: []string{"/sys/fs/cgroup/pids/hsu/x/w-1-2/cgroup.procs"}, Path: "/p", Argv: []string{"p"}},
 		// Arguments that look like the helper's own survive untouched.
@@ -25,8 +25,8 @@ func TestExecHelperArgsRoundTrip(t *testing.T) {
 	}
 	for _, want := range tests {
 		args := want.args("/opt/hsu/bin/hsu")
-		if args[0] != "/opt/hsu/bin/hsu" || args[1] != execHelperArg {
-			t.Fatalf("args(%+v) = %q: want the binary, then %s", want, args, execHelperArg)
+		if args[0] != "/opt/hsu/bin/hsu" || args[1] != Arg {
+			t.Fatalf("args(%+v) = %q: want the binary, then %s", want, args, Arg)
 		}
 		got, err := decodeExecArgs(args[2:])
 		if err != nil {
@@ -86,7 +86,7 @@ func TestExecHelperExec(t *testing.T) {
 	if _, err := os.Stat("/bin/sh"); err != nil {
 		t.Skip("no /bin/sh")
 	}
-	run := func(l execLimits, extra ...*os.File) (string, string, int) {
+	run := func(l Limits, extra ...*os.File) (string, string, int) {
 		t.Helper()
 		enc, _ := json.Marshal(l.args("unused")[2:])
 		cmd := exec.Command(os.Args[0], "-test.run=^TestExecHelperChild$", "-test.count=1")
@@ -104,7 +104,7 @@ func TestExecHelperExec(t *testing.T) {
 		return out.String(), errb.String(), code
 	}
 
-	out, stderr, code := run(execLimits{NoFile: 77, Path: "/bin/sh",
+	out, stderr, code := run(Limits{NoFile: 77, Path: "/bin/sh",
 		Argv: []string{"limits-test", "-c", `echo "$(ulimit -Sn) $(ulimit -Hn) $0 $1 $HSU_TEST_MARK"`, "zero", "arg 1"}})
 	if code != 0 || out != "77 77 zero arg 1 passed-through\n" {
 		t.Errorf("helper with nofile=77: exit %d, stdout %q, stderr %q; want the limit applied, argv and env passed through", code, out, stderr)
@@ -112,12 +112,12 @@ func TestExecHelperExec(t *testing.T) {
 
 	// A limit the kernel refuses (above any per-process maximum) is exit
 	// 127 with the reason, never a start without it.
-	out, stderr, code = run(execLimits{NoFile: 1 << 40, Path: "/bin/sh", Argv: []string{"sh", "-c", "echo ran"}})
+	out, stderr, code = run(Limits{NoFile: 1 << 40, Path: "/bin/sh", Argv: []string{"sh", "-c", "echo ran"}})
 	if code != 127 || out != "" || !strings.Contains(stderr, "hsu: cannot start the worker: fds limit 1099511627776: ") {
 		t.Errorf("helper with an impossible limit: exit %d, stdout %q, stderr %q; want exit 127 and the reason", code, out, stderr)
 	}
 
-	_, stderr, code = run(execLimits{NoFile: 64, Path: "/nonexistent/prog", Argv: []string{"prog"}})
+	_, stderr, code = run(Limits{NoFile: 64, Path: "/nonexistent/prog", Argv: []string{"prog"}})
 	if code != 127 || !strings.Contains(stderr, "exec /nonexistent/prog") {
 		t.Errorf("helper with a missing program: exit %d, stderr %q; want exit 127 and the reason", code, stderr)
 	}
@@ -131,7 +131,7 @@ func TestExecHelperExec(t *testing.T) {
 	}
 	w.Write([]byte("HSU_TEST_MARK=from-fd\x00PATH=/usr/bin:/bin"))
 	w.Close()
-	out, stderr, code = run(execLimits{EnvFD: 3, Path: "/bin/sh",
+	out, stderr, code = run(Limits{EnvFD: 3, Path: "/bin/sh",
 		Argv: []string{"sh", "-c", `echo "$HSU_TEST_MARK|${HSU_TEST_EXEC_HELPER:-none}"`}}, r)
 	r.Close()
 	if code != 0 || out != "from-fd|none\n" {
@@ -148,9 +148,9 @@ func TestExecHelperExec(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, stderr, code := run(execLimits{StatusFD: 3, NoFile: tc.nofile, Path: "/bin/sh", Argv: []string{"sh", "-c", "exit 0"}}, sw)
+		_, stderr, code := run(Limits{StatusFD: 3, NoFile: tc.nofile, Path: "/bin/sh", Argv: []string{"sh", "-c", "exit 0"}}, sw)
 		sw.Close()
-		serr := helperStatus(sr)
+		serr := Status(sr)
 		sr.Close()
 		var errno syscall.Errno
 		switch {

@@ -1,10 +1,16 @@
 //go:build linux || darwin
 
-package osadapters
+// Package exechelper is the exec helper: a worker hsu cannot fully set up
+// from outside is started as the hsu binary itself, which applies what it
+// must from inside (cgroup v1 joins, rlimits on macOS, credentials after
+// them), optionally waits until hsu has recorded its PID, and then execs
+// the real program in the same process.
+package exechelper
 
 import (
 	"errors"
 	"fmt"
+	"github.com/hsu-run/hsu/osadapters/errno"
 	"io"
 	"os"
 	"os/exec"
@@ -28,10 +34,10 @@ import (
 //
 // Everything after the first "--" is the program, passed through
 // untouched. The environment is the program's already.
-const execHelperArg = "__hsu-exec-limits"
+const Arg = "__hsu-exec-limits"
 
 // execLimits is what the helper applies to itself before the exec.
-type execLimits struct {
+type Limits struct {
 	EnvFD    int // descriptor to read the program's environment from (NUL-separated); 0: none
 	StatusFD int // descriptor to report a failure on (closed by the exec on success); 0: none
 	// WaitFD: once the limits are applied, report "held" on StatusFD and
@@ -47,8 +53,8 @@ type execLimits struct {
 }
 
 // args is the helper's command line (exe first) for cmd.Args.
-func (l *execLimits) args(exe string) []string {
-	a := []string{exe, execHelperArg}
+func (l *Limits) args(exe string) []string {
+	a := []string{exe, Arg}
 	if l.EnvFD > 0 {
 		a = append(a, "envfd="+strconv.Itoa(l.EnvFD))
 	}
@@ -81,8 +87,8 @@ func (l *execLimits) args(exe string) []string {
 }
 
 // decodeExecArgs parses the helper's arguments after execHelperArg.
-func decodeExecArgs(args []string) (*execLimits, error) {
-	l := &execLimits{}
+func decodeExecArgs(args []string) (*Limits, error) {
+	l := &Limits{}
 	var uid, gid *uint32
 	var groups []uint32
 	setGroups, noSetGroups := false, false
@@ -162,7 +168,7 @@ func decodeExecArgs(args []string) (*execLimits, error) {
 // apply sets the limits on this process, then switches credentials the
 // way os/exec would have in the child (groups, gid, uid), so the limits
 // are set with hsu's privileges.
-func (l *execLimits) apply() error {
+func (l *Limits) apply() error {
 	for _, j := range l.Join {
 		// Before the program runs, so not even its first fork escapes.
 		if err := os.WriteFile(j, []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
@@ -228,7 +234,7 @@ func (l *execLimits) apply() error {
 // hsu sets it from outside. cmd.ExtraFiles gains the helper's ends of
 // both pipes: close the files after cmd.ExtraFiles's original ones once
 // cmd has started, then read the returned status (helperStatus).
-func wrapExec(cmd *exec.Cmd, l execLimits, what string) (*os.File, error) {
+func Wrap(cmd *exec.Cmd, l Limits, what string) (*os.File, error) {
 	exe := "/proc/self/exe" // this very binary, even if replaced on disk since
 	if runtime.GOOS != "linux" {
 		var err error
@@ -281,7 +287,7 @@ const heldMark = 'H'
 // EOF and the helper exits without running the program: without a cgroup
 // to find it by, an instance hsu has not recorded must never run. Add it
 // after wrapExec; its read end joins cmd.ExtraFiles like the helper's.
-func holdExec(cmd *exec.Cmd) (*os.File, error) {
+func Hold(cmd *exec.Cmd) (*os.File, error) {
 	r, w, err := os.Pipe() // close-on-exec: no other child holds the write end
 	if err != nil {
 		return nil, fmt.Errorf("hold: exec helper: %w", err)
@@ -293,7 +299,7 @@ func holdExec(cmd *exec.Cmd) (*os.File, error) {
 }
 
 // release lets a held helper run its program.
-func release(w *os.File) error {
+func Release(w *os.File) error {
 	defer w.Close()
 	if _, err := w.Write([]byte{1}); err != nil {
 		return fmt.Errorf("release: %w", err)
@@ -303,7 +309,7 @@ func release(w *os.File) error {
 
 // helperHeld reads a held helper's status up to its held mark: nil once
 // it waits for the release, else its failure (see helperStatus).
-func helperHeld(r *os.File) error {
+func Held(r *os.File) error {
 	var b [1]byte
 	n, err := r.Read(b[:])
 	if n == 1 && b[0] == heldMark {
@@ -322,7 +328,7 @@ func helperHeld(r *os.File) error {
 
 // helperStatus reads the exec helper's status pipe to EOF: nothing means
 // the program was exec'd; otherwise the failure, with its errno.
-func helperStatus(r *os.File) error {
+func Status(r *os.File) error {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return fmt.Errorf("exec helper status: %w", err)
@@ -337,10 +343,8 @@ func statusError(b []byte) error {
 		return nil
 	}
 	name, msg, _ := strings.Cut(string(b), " ")
-	for errno, n := range errnoNames { // order-free: names are unique
-		if n == name {
-			return fmt.Errorf("%s: %w", msg, errno)
-		}
+	if e, ok := errno.Lookup(name); ok {
+		return fmt.Errorf("%s: %w", msg, e)
 	}
 	return errors.New(msg)
 }
@@ -349,8 +353,8 @@ func statusError(b []byte) error {
 // It returns at once unless this process was started as the helper;
 // then it never returns: it applies the limits and execs the program, or
 // prints why it could not to stderr (the instance's log) and exits 127.
-func RunExecHelper() {
-	if len(os.Args) < 2 || os.Args[1] != execHelperArg {
+func Run() {
+	if len(os.Args) < 2 || os.Args[1] != Arg {
 		return
 	}
 	runExecHelper(os.Args[2:])
@@ -395,9 +399,9 @@ func runExecHelper(args []string) {
 	fmt.Fprintf(os.Stderr, "hsu: cannot start the worker: %v\n", err)
 	if statusFD > 0 {
 		name := "EIO"
-		var errno syscall.Errno
-		if errors.As(err, &errno) {
-			name = errnoName(errno)
+		var en syscall.Errno
+		if errors.As(err, &en) {
+			name = errno.Name(en)
 		}
 		syscall.Write(statusFD, []byte(name+" "+err.Error()))
 	}

@@ -1,6 +1,7 @@
-package osadapters
+package unix
 
 import (
+	"github.com/hsu-run/hsu/osadapters/exechelper"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,7 +16,7 @@ import (
 
 // The test binary is its own exec helper (wrapExec runs /proc/self/exe).
 func TestMain(m *testing.M) {
-	RunExecHelper()
+	exechelper.Run()
 	os.Exit(m.Run())
 }
 
@@ -33,7 +34,7 @@ func TestHeldSpawnWithoutCgroup(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			u, err := NewUnix(dir)
+			u, err := New(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -48,7 +49,7 @@ func TestHeldSpawnWithoutCgroup(t *testing.T) {
 			}
 			defer u.Kill(h, p)
 			// Held: still the helper, not yet the program.
-			if cmd, _ := os.ReadFile("/proc/" + itoa(p.PID) + "/cmdline"); !strings.Contains(string(cmd), execHelperArg) {
+			if cmd, _ := os.ReadFile("/proc/" + itoa(p.PID) + "/cmdline"); !strings.Contains(string(cmd), exechelper.Arg) {
 				t.Fatalf("pid %d runs %q before its release, want the exec helper", p.PID, cmd)
 			}
 			if _, err := os.Stat(marker); err == nil {

@@ -1,12 +1,13 @@
 //go:build linux
 
-package osadapters
+package unix
 
 import (
 	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/hsu-run/hsu/osadapters/exechelper"
 	"hash/crc32"
 	"os"
 	"os/exec"
@@ -570,7 +571,7 @@ func (c *cgroups) joinBeforeExec(h engine.Handle, spec *config.Worker, cmd *exec
 	if len(joins) == 0 {
 		return nil, nil
 	}
-	return wrapExec(cmd, execLimits{Join: joins}, "cgroup v1 limits")
+	return exechelper.Wrap(cmd, exechelper.Limits{Join: joins}, "cgroup v1 limits")
 }
 
 func (c *cgroups) dir(h engine.Handle) string { return filepath.Join(c.root, instKey(h)) }

@@ -1,6 +1,6 @@
 //go:build darwin
 
-package osadapters
+package unix
 
 import (
 	"errors"

@@ -1,4 +1,5 @@
-package osadapters
+// Package pidfile reads the pidfile an unmanaged worker names.
+package pidfile
 
 import (
 	"fmt"
@@ -7,8 +8,8 @@ import (
 	"strings"
 )
 
-// readPidfile returns the PID an unmanaged worker's pidfile names.
-func readPidfile(path string) (int, error) {
+// Read returns the PID an unmanaged worker's pidfile names.
+func Read(path string) (int, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, fmt.Errorf("pidfile: %w", err)

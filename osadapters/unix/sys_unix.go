@@ -1,10 +1,12 @@
 //go:build linux || darwin
 
-package osadapters
+package unix
 
 import (
 	"errors"
 	"fmt"
+	"github.com/hsu-run/hsu/osadapters/exechelper"
+	"github.com/hsu-run/hsu/osadapters/pidfile"
 	"os"
 	"os/exec"
 	"os/user"
@@ -53,7 +55,7 @@ func (u *Unix) isLeader(pid int) bool {
 }
 
 // NewUnix prepares the Unix system; stateDir holds the FIFOs.
-func NewUnix(stateDir string) (*Unix, error) {
+func New(stateDir string) (*Unix, error) {
 	u := &Unix{StateDir: stateDir, watching: map[engine.Handle]bool{}, cpu: map[engine.Handle]cpuSample{}, leaders: map[int]bool{}, holds: map[engine.Handle]*os.File{}}
 	if err := os.MkdirAll(filepath.Join(stateDir, "fifo"), 0o700); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
@@ -134,11 +136,11 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 	var hold *os.File
 	if u.cg == nil {
 		if status == nil {
-			if status, err = wrapExec(cmd, execLimits{}, "hold until recorded"); err != nil {
+			if status, err = exechelper.Wrap(cmd, exechelper.Limits{}, "hold until recorded"); err != nil {
 				return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
 			}
 		}
-		if hold, err = holdExec(cmd); err != nil {
+		if hold, err = exechelper.Hold(cmd); err != nil {
 			return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
 		}
 		defer func() {
@@ -192,9 +194,9 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 	if status != nil {
 		closeHelperFiles() // hsu's copy of the status pipe's write end: EOF at the helper's exec
 		if hold != nil {
-			limitErr = helperHeld(status)
+			limitErr = exechelper.Held(status)
 		} else {
-			limitErr = helperStatus(status)
+			limitErr = exechelper.Status(status)
 		}
 	}
 	if limitErr == nil {
@@ -261,7 +263,7 @@ func (u *Unix) Release(h engine.Handle, _ Proc) {
 	delete(u.holds, h)
 	u.mu.Unlock()
 	if w != nil {
-		release(w)
+		exechelper.Release(w)
 	}
 }
 
@@ -503,7 +505,7 @@ func (u *Unix) Verify(p Proc) bool {
 // Find locates an unmanaged worker's process by pidfile or discovery.
 func (u *Unix) Find(spec *config.Worker) (Proc, error) {
 	if spec.Pidfile != "" {
-		pid, err := readPidfile(spec.Pidfile)
+		pid, err := pidfile.Read(spec.Pidfile)
 		if err != nil {
 			return Proc{}, err
 		}

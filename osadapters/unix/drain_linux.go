@@ -1,6 +1,6 @@
 //go:build linux
 
-package osadapters
+package unix
 
 import (
 	"errors"

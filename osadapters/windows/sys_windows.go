@@ -1,10 +1,11 @@
 //go:build windows
 
-package osadapters
+package windows
 
 import (
 	"errors"
 	"fmt"
+	"github.com/hsu-run/hsu/osadapters/pidfile"
 	"io"
 	"os"
 	"os/exec"
@@ -56,7 +57,7 @@ type winCPUSample struct {
 }
 
 // NewWindows prepares the Windows system.
-func NewWindows(stateDir string) (*Windows, error) {
+func New(stateDir string) (*Windows, error) {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
@@ -623,7 +624,7 @@ func (w *Windows) Sample(h engine.Handle, p Proc) (engine.Usage, error) {
 // Find locates an unmanaged worker's process by pidfile or discovery.
 func (w *Windows) Find(spec *config.Worker) (Proc, error) {
 	if spec.Pidfile != "" {
-		pid, err := readPidfile(spec.Pidfile)
+		pid, err := pidfile.Read(spec.Pidfile)
 		if err != nil {
 			return Proc{}, err
 		}

@@ -1,6 +1,6 @@
 //go:build windows
 
-package osadapters
+package windows
 
 import (
 	"errors"

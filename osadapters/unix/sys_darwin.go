@@ -1,9 +1,10 @@
 //go:build darwin
 
-package osadapters
+package unix
 
 import (
 	"fmt"
+	"github.com/hsu-run/hsu/osadapters/exechelper"
 	"os"
 	"os/exec"
 	"strings"
@@ -194,7 +195,7 @@ func discover(d *config.Discover) (Proc, error) {
 			continue
 		}
 		cl, err := pr.Cmdline() // fails for other users' processes unless root
-		if err != nil || !strings.Contains(cl, d.Cmdline) || strings.Contains(cl, execHelperArg) {
+		if err != nil || !strings.Contains(cl, d.Cmdline) || strings.Contains(cl, exechelper.Arg) {
 			continue // an exec helper is a managed instance of this hsu, about to exec
 		}
 		if st := startTime(int(pid)); st != 0 {
@@ -213,7 +214,7 @@ func prepareExec(cmd *exec.Cmd, spec *config.Worker) (*os.File, error) {
 	if spec.Resources.FDs == nil {
 		return nil, nil
 	}
-	return wrapExec(cmd, execLimits{NoFile: uint64(spec.Resources.FDs.Max)}, "fds limit")
+	return exechelper.Wrap(cmd, exechelper.Limits{NoFile: uint64(spec.Resources.FDs.Max)}, "fds limit")
 }
 
 // applyLimits: the exec helper has applied them (prepareExec); a failure
