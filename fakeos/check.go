@@ -541,11 +541,29 @@ func (c *checker) target(name string) scenario.Target {
 // final runs the end-of-run expectations.
 func (c *checker) final() {
 	c.stuckPending()
+	c.lostExits()
 	if c.w.opt.Swarm {
 		return
 	}
 	for _, e := range c.w.sc.Expect {
 		c.expect(e, true)
+	}
+}
+
+// lostExits is the other half of "every exit observed exactly once": a
+// leader that died while the hsu watching it is still up must have had
+// its exit delivered by the end (its zombie is released then).
+func (c *checker) lostExits() {
+	w := c.w
+	if !w.up {
+		return
+	}
+	for _, h := range sortedHandles(w.zombies) {
+		z := w.zombies[h]
+		c.checks++
+		if z.watchEpoch == w.epoch && w.now-z.diedAt > time.Second {
+			c.violate("exit-observed", "%s died at %s and its exit never reached hsu", handleName(h), fmtTime(z.diedAt))
+		}
 	}
 }
 

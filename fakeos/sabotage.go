@@ -76,9 +76,8 @@ const (
 	// record goes into its Bugs, where its transition() would put it, and
 	// travels through the driver to the checker as a real one would.
 	sabIllegalTransition
-	// sabLostExit: exits are never reported. No built-in invariant can see
-	// this one (the engine is never told, so it never misjudges an exit it
-	// was given; see the test): only expectations catch it (expect).
+	// sabLostExit: exits are never reported; the zombie hsu never takes is
+	// left at the end (exit-observed).
 	sabLostExit
 	// sabCorruptStateFile: a state file that exists cannot be parsed, so
 	// the hsu started after a crash refuses to start (hsu-start).

@@ -191,13 +191,26 @@ config:
   workers:
     api: {command: [/opt/api]}
 `},
-	// Lost exits are not a built-in invariant's business: the engine is
-	// never told, so it cannot misjudge an exit (exit-observed judges
-	// exits hsu was handed). The run reporting expect and nothing else is
-	// the proof that only an expectation catches this bug.
-	{kind: "expect", sabotage: "lost-exit", yaml: exitsOnce + `
+	// A lost exit leaves its zombie unreleased while hsu runs on.
+	{kind: "exit-observed", msg: "never reached hsu", sabotage: "lost-exit", yaml: exitsOnce},
+	// A reload the engine never applies breaks no invariant when it only
+	// adds a replica (fewer instances than wanted is allowed); only the
+	// scenario's expectation sees it.
+	{kind: "expect", sabotage: "lost-reload", yaml: `
+name: reload-scale-up
+duration: 10s
+config:
+  version: 1
+  workers:
+    api: {command: [/opt/api]}
+faults:
+  - at: 2s
+    reload:
+      version: 1
+      workers:
+        api: {command: [/opt/api], replicas: 2}
 expect:
-  - {final: {once: exited}}
+  - {final: {api-2: running}}
 `},
 	{kind: "hsu-start", sabotage: "corrupt-state-file", yaml: `
 name: hsu-crash-restart

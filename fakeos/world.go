@@ -124,8 +124,9 @@ type proc struct {
 	readyLine  string
 	// held: spawned through the exec helper, which waits for hsu to
 	// record the PID before it runs the program (spec, then).
-	held bool
-	spec *config.Worker
+	held   bool
+	spec   *config.Worker
+	diedAt time.Duration // a zombie leader's death
 	// spawnNotified is when hsu learns of the spawn; its exit is never
 	// reported before that, as a real adapter learns the PID first.
 	spawnNotified time.Duration
@@ -564,6 +565,7 @@ func (w *World) die(p *proc, code int, sig string, oom bool) {
 	// process): its PID is not handed out again until hsu has taken the
 	// exit, so a signal hsu sends in between cannot reach another process.
 	w.zombies[p.owner] = p
+	p.diedAt = w.now
 	p.exited(driver.ExitStatus{Code: code, Signal: sig, OOM: oom})
 }
 
