@@ -4,7 +4,7 @@ PKGS    := ./...
 BIN     := bin
 FUZZTIME ?= 20s
 
-.PHONY: all build test vet fmt-check cross unit sim fuzz run bench clean
+.PHONY: all build test vet fmt-check cross unit sim cover fuzz run bench clean
 
 all: build
 
@@ -43,9 +43,52 @@ unit:
 # chaos and stress scenarios under random fault mixes.
 sim:
 	$(GO) build -o $(BIN)/ ./cmd/hsu-sim
-	$(BIN)/hsu-sim run -q --check-determinism scenarios/*.yaml
-	$(BIN)/hsu-sim sweep scenarios/chaos.yaml --seeds 1000 --swarm
-	$(BIN)/hsu-sim sweep scenarios/stress.yaml --seeds 200 --swarm
+	$(call sim-checks,$(BIN)/hsu-sim)
+
+# sim-checks is sim's work with the hsu-sim binary $(1), shared with cover
+# so that cover counts exactly what sim runs.
+define sim-checks
+	$(1) run -q --check-determinism scenarios/*.yaml
+	$(1) sweep scenarios/chaos.yaml --seeds 1000 --swarm
+	$(1) sweep scenarios/stress.yaml --seeds 200 --swarm
+endef
+
+# cover measures statement coverage by what make test runs, and prints it
+# per package and in total (docs/coverage.md). go test -cover alone counts
+# only code run inside each test binary, not the hsu and hsu-sim processes
+# the testscripts start, so here those are built with -cover and write
+# their counters to GOCOVERDIR, next to the unit tests' (-test.gocoverdir);
+# go tool covdata merges them into one profile, which COVER_TABLE sums per
+# package (covdata percent runs a package without statements, such as
+# fuzz, into the next line). Every package is instrumented everywhere
+# (-coverpkg), so a package is credited for what other packages' tests run
+# of it. No -race: it would force covermode atomic, and the unit counters
+# and the binaries' must share a mode to merge. hsu-testworker is test
+# infrastructure: not instrumented, and left out of the table. Everything
+# goes in $(COVER)/ (git-ignored; cover.out there is for go tool cover
+# -html).
+COVER    := cover
+COVERDIR := $(CURDIR)/$(COVER)
+# COVER_TABLE: awk over the profile's FILE:START,END STATEMENTS COUNT lines.
+COVER_TABLE := BEGIN { FS = "[: ]" } \
+	NR == 1 || /\/cmd\/hsu-testworker\// { next } \
+	{ p = $$1; sub(/\/[^\/]*$$/, "", p); sub(/^github.com\/hsu-run\/hsu\//, "", p); \
+	  n[p] += $$(NF-1); all += $$(NF-1); if ($$NF > 0) { c[p] += $$(NF-1); hit += $$(NF-1) } } \
+	END { printf "%-24s %10s %8s\n", "package", "statements", "covered"; \
+	  for (p in n) printf "%-24s %10d %7.1f%%\n", p, n[p], 100 * c[p] / n[p] | "sort"; close("sort"); \
+	  printf "%-24s %10d %7.1f%%\n", "total", all, 100 * hit / all }
+cover:
+	rm -rf $(COVER)
+	mkdir -p $(COVER)/unit $(COVER)/script $(COVER)/sim $(COVER)/bin
+	$(GO) test -count=1 -timeout 15m -cover -covermode=set -coverpkg=./... \
+		$$($(GO) list ./... | grep -v '/testscripts$$') -args -test.gocoverdir=$(COVERDIR)/unit
+	CGO_ENABLED=$(CGO) $(GO) build -cover -covermode=set -coverpkg=./... -o $(COVER)/bin/ ./cmd/hsu ./cmd/hsu-sim
+	CGO_ENABLED=$(CGO) $(GO) build -o $(COVER)/bin/ ./cmd/hsu-testworker
+	HSU_TEST_BIN=$(COVERDIR)/bin GOCOVERDIR=$(COVERDIR)/script $(GO) test -count=1 -timeout 15m ./testscripts
+	$(call sim-checks,GOCOVERDIR=$(COVERDIR)/sim $(COVER)/bin/hsu-sim)
+	@$(GO) tool covdata textfmt -i=$(COVER)/unit,$(COVER)/script,$(COVER)/sim -o $(COVER)/cover.out
+	@echo "== statement coverage (unit tests, testscripts, simulator)"
+	@awk '$(COVER_TABLE)' $(COVER)/cover.out
 
 # bench runs the engine and simulator benchmarks (numbers: docs/BENCHMARKS.md).
 bench:
@@ -64,4 +107,4 @@ run: build
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/hsu run -f examples/hsu.yaml --state-dir "$(CURDIR)/.hsu-state"
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(COVER)

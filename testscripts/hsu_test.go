@@ -3,8 +3,10 @@ package testscripts
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -18,7 +20,8 @@ import (
 // TestMain makes this test binary double as the hsu and hsu-sim programs:
 // scripts run `exec hsu ...` or `exec hsu-sim ...`, which re-execute the
 // binary into cli.Run or simcli.Run, so the scripts exercise the real CLIs
-// without a separate build step.
+// without a separate build step. make cover runs them on prebuilt -cover
+// binaries instead (HSU_TEST_BIN, setupBin).
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"hsu":     func() { osadapters.RunExecHelper(); os.Exit(cli.Run(os.Args[1:], os.Stdout, os.Stderr)) },
@@ -39,11 +42,39 @@ func runScripts(t *testing.T, dir string) {
 		// Scripts write `exec hsu ...`, so each reads like the shell
 		// session it stands for.
 		RequireExplicitExec: true,
+		Setup:               setupBin,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exitcode":  cmdExitCode,
 			"jsonvalid": cmdJSONValid,
 		},
 	})
+}
+
+// testBin is HSU_TEST_BIN: a directory holding hsu, hsu-sim and
+// hsu-testworker, which the scripts then run instead of this test binary's
+// copies and a freshly built testworker. make cover sets it to binaries
+// built with -cover: the copies of this binary count nothing, since this
+// package is not instrumented there, and a -cover test binary run as hsu
+// would write its counters to go test's own GOCOVERDIR, a temporary
+// directory, not make cover's.
+var testBin = os.Getenv("HSU_TEST_BIN")
+
+// setupBin puts HSU_TEST_BIN first on a script's PATH and gives the
+// script GOCOVERDIR, where -cover binaries write their counters at exit.
+// (testscript copies GOCOVERDIR today; it is set here as well so the
+// counters do not depend on that.)
+func setupBin(env *testscript.Env) error {
+	if testBin == "" {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(testBin, "hsu")); err != nil {
+		return fmt.Errorf("HSU_TEST_BIN: %w", err) // else the scripts would quietly run the copies
+	}
+	env.Setenv("PATH", testBin+string(os.PathListSeparator)+env.Getenv("PATH"))
+	if dir := os.Getenv("GOCOVERDIR"); dir != "" {
+		env.Setenv("GOCOVERDIR", dir)
+	}
+	return nil
 }
 
 // cmdExitCode runs `exitcode N PROGRAM [ARGS...]`: like exec, but the

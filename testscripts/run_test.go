@@ -28,8 +28,15 @@ var (
 	workerErr  error
 )
 
-// buildTestworker builds cmd/hsu-testworker once for every script.
+// buildTestworker builds cmd/hsu-testworker once for every script, unless
+// HSU_TEST_BIN has one.
 func buildTestworker(t *testing.T) string {
+	if testBin != "" {
+		if _, err := os.Stat(filepath.Join(testBin, "hsu-testworker")); err != nil {
+			t.Fatalf("HSU_TEST_BIN: %v", err)
+		}
+		return testBin
+	}
 	workerOnce.Do(func() {
 		workerDir, workerErr = os.MkdirTemp("", "hsu-testworker-")
 		if workerErr != nil {
@@ -56,6 +63,9 @@ func TestRun(t *testing.T) {
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("PATH", dir+string(os.PathListSeparator)+env.Getenv("PATH"))
+			if err := setupBin(env); err != nil {
+				return err
+			}
 			env.Setenv("NO_COLOR", "1")
 			work := env.WorkDir
 			env.Defer(func() { killUnder(work) })
