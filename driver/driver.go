@@ -295,7 +295,9 @@ func (d *Driver) step(in engine.Event) {
 		d.log.Error("engine bug", "bug", b)
 	}
 	d.eng.Bugs = d.eng.Bugs[:0]
-	if ev.Kind == engine.EvStart || ev.Kind == engine.EvCommand || ev.Kind == engine.EvReload {
+	switch ev.Kind {
+	case engine.EvStart, engine.EvCommand, engine.EvReload,
+		engine.EvSpawned, engine.EvAdopted: // a new PID shows at once
 		d.changed = true
 	}
 }

@@ -1000,8 +1000,8 @@ workers:
 	r.o.now = 3 * time.Second
 	r.start()
 	r.pump()
-	if st := r.d.Status(); st.Workers[0].Slots[0].State != engine.Starting {
-		t.Errorf("published status %+v, want starting", st.Workers[0].Slots[0])
+	if st := r.d.Status(); st.Workers[0].Slots[0].State != engine.Starting || st.Workers[0].Slots[0].PID == 0 {
+		t.Errorf("published status %+v, want starting with its PID (published once spawned, with no transition)", st.Workers[0].Slots[0])
 	}
 	if len(obs.events) < 2 || obs.events[0] != "start@3s" || obs.events[1] != "spawned@3s" || obs.stepped != len(obs.events) {
 		t.Errorf("observed events %q (%d stepped)", obs.events, obs.stepped)

@@ -127,6 +127,10 @@ func (e *Engine) scale(w *worker, n int, r Reason) {
 			switch {
 			case s.state == Stopping:
 				s.after, s.afterReason = afterRestart, r
+			case s.inst.cleaning:
+				// A leftover spawn of a previous hsu is being killed by
+				// handle: once it is gone, the replica is wanted again.
+				s.setAfter(e, afterRestart, r)
 			case !s.state.Live():
 				s.toPending(e, r)
 			}

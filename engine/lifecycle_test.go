@@ -798,3 +798,42 @@ workers:
 		t.Errorf("db stopped because %q, want shutdown", r)
 	}
 }
+
+// TestScaleBackUpWhileCleaning: a replica whose leftover spawn (from the
+// state file of a previous hsu) is still being killed by handle, scaled
+// away and back, starts again once the kill completes: it is wanted.
+func TestScaleBackUpWhileCleaning(t *testing.T) {
+	const cfg = `
+version: 1
+workers:
+  api: {command: [api], replicas: 2}
+`
+	tests := []struct {
+		name      string
+		scales    []int
+		wantState State
+		wantSpawn int // spawns of api-2 after the kill completes
+	}{
+		{"scaled down and back up", []int{1, 2}, Starting, 1},
+		{"scaled down only", []int{1}, Stopped, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cleaning := Handle{"api", 2, 9}
+			h := startFrom(t, cfg, &Saved{NextGen: 10, Instances: []Recovered{{H: cleaning, State: Starting}}})
+			for _, n := range tt.scales {
+				h.cmd(Command{Verb: CmdScale, Worker: "api", N: n})
+			}
+			before := h.count(ActSpawn, "api")
+			h.step(Event{Kind: EvDone, H: cleaning, Done: ActKill})
+			if st, ok := h.e.State("api", 2); tt.wantState == Stopped && ok && st != Stopped {
+				t.Errorf("api-2 is %s, want stopped or gone", st)
+			} else if tt.wantState != Stopped && st != tt.wantState {
+				t.Errorf("api-2 is %s, want %s", st, tt.wantState)
+			}
+			if n := h.count(ActSpawn, "api") - before; n != tt.wantSpawn {
+				t.Errorf("%d spawns after the kill, want %d", n, tt.wantSpawn)
+			}
+		})
+	}
+}
