@@ -71,8 +71,7 @@ type Driver struct {
 	// pidsDirty: spawned PIDs not yet written (not urgent where instances
 	// can be found by handle: written with the batch).
 	dirty, flushedInStep, pidsDirty bool
-	changed                         bool // status changed in this batch
-	cur                             engine.Event
+	changed                         bool          // status changed in this batch
 	build                           func() *State // d.state, made once
 
 	answers []answer // command replies held until the state is written
@@ -176,7 +175,7 @@ func (d *Driver) Start() error {
 // a batch ends with: the state write, the replies it releases, status.
 func (d *Driver) Handle(batch []engine.Event) {
 	for i := range batch {
-		d.step(batch[i])
+		d.step(&batch[i])
 		if d.eng.Done() {
 			break
 		}
@@ -266,11 +265,9 @@ func (d *Driver) recover() (*engine.Saved, error) {
 }
 
 // step applies one event and carries out the actions.
-func (d *Driver) step(in engine.Event) {
-	// Kept in the driver, not on the stack: the observer takes its address,
-	// which would move a local to the heap on every step.
-	d.cur = in
-	ev := &d.cur
+// ev points into the batch (the caller's slice): the observer takes its
+// address, which would move a local copy to the heap on every step.
+func (d *Driver) step(ev *engine.Event) {
 	ev.At = d.os.Now()
 	d.flushedInStep = false
 	obs := d.opt.Observer
