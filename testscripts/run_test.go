@@ -5,12 +5,10 @@ package testscripts
 import (
 	"bytes"
 	"fmt"
-	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,16 +81,15 @@ func TestRun(t *testing.T) {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exitcode":   cmdExitCode,
-			"waitfor":    cmdWaitFor,
-			"procs":      cmdProcs,
-			"linecount":  cmdLineCount,
-			"touchold":   cmdTouchOld,
-			"samepid":    cmdSamePID,
-			"sighsu":     cmdSigHsu,
-			"zombies":    cmdZombies,
-			"samestates": cmdSameStates,
-			"cpuusage":   cmdCPUUsage,
+			"exitcode":  cmdExitCode,
+			"waitfor":   cmdWaitFor,
+			"procs":     cmdProcs,
+			"linecount": cmdLineCount,
+			"touchold":  cmdTouchOld,
+			"samepid":   cmdSamePID,
+			"sighsu":    cmdSigHsu,
+			"zombies":   cmdZombies,
+			"cpuusage":  cmdCPUUsage,
 		},
 	})
 }
@@ -352,57 +349,6 @@ func cmdZombies(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling /proc
 	}
-}
-
-var (
-	simTransition  = regexp.MustCompile(`^\s*[0-9.]+s\s+(\S+-[0-9]+)\s+(\w+) -> (\w+)  (.*)$`)
-	realTransition = regexp.MustCompile(`msg="(\S+-[0-9]+) (\w+) -> (\w+)" reason="?([^"]*)`)
-)
-
-// transitions extracts "replica from -> to" lines, leaving out those of a
-// shutdown (the real run is ended by a signal, the simulated one by time).
-func transitions(text string, re *regexp.Regexp) []string {
-	var out []string
-	for _, l := range strings.Split(text, "\n") {
-		if m := re.FindStringSubmatch(l); m != nil && !strings.Contains(m[4], "shutdown") {
-			out = append(out, m[1]+" "+m[2]+" -> "+m[3])
-		}
-	}
-	return out
-}
-
-// cmdSameStates: samestates SIM_TIMELINE REAL_LOG — in the hsu-sim
-// timeline and the real hsu's log, every replica went through the same
-// sequence of states. (How independent replicas interleave depends on
-// timing, so it is compared per replica.)
-func cmdSameStates(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 2 {
-		ts.Fatalf("usage: samestates SIM_TIMELINE REAL_LOG")
-	}
-	perReplica := func(ts []string) map[string]string {
-		m := map[string]string{}
-		for _, t := range ts {
-			name, rest, _ := strings.Cut(t, " ")
-			m[name] += rest + "; "
-		}
-		return m
-	}
-	simT := transitions(ts.ReadFile(args[0]), simTransition)
-	if len(simT) == 0 {
-		ts.Fatalf("samestates: no transitions in %s", args[0])
-	}
-	sim, real := perReplica(simT), perReplica(transitions(ts.ReadFile(args[1]), realTransition))
-	for _, name := range slices.Sorted(maps.Keys(sim)) {
-		if sim[name] != real[name] {
-			ts.Fatalf("samestates: %s differs\nsimulated: %s\nreal:      %s", name, sim[name], real[name])
-		}
-	}
-	for name := range real {
-		if _, ok := sim[name]; !ok {
-			ts.Fatalf("samestates: %s appears only in the real run: %s", name, real[name])
-		}
-	}
-	ts.Logf("%d replicas, %d identical transitions", len(sim), len(simT))
 }
 
 // killUnder kills every process left with a working directory under dir:
