@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -82,34 +83,67 @@ func startedAfter(p Proc, t time.Time) bool {
 // as soon as they exit. So a zombie is reaped only if it is still a zombie
 // orphanGrace after it was first seen.
 func (u *Unix) setSubreaper() {
-	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGCHLD)
-	go func() {
-		seen := map[int]time.Time{} // zombie -> first seen
-		var again <-chan time.Time
-		for {
-			select {
-			case <-ch:
-			case <-again:
+	theReaper.add(u)
+}
+
+// reaper is the process's one orphan reaper: being the subreaper and
+// catching SIGCHLD are process-wide, so every Unix system in the process
+// shares it, and a zombie is an orphan only if it is no system's leader.
+type reaper struct {
+	once    sync.Once
+	mu      sync.Mutex
+	systems []*Unix
+}
+
+var theReaper reaper
+
+func (r *reaper) add(u *Unix) {
+	r.mu.Lock()
+	r.systems = append(r.systems, u)
+	r.mu.Unlock()
+	r.once.Do(func() {
+		unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGCHLD)
+		go func() {
+			seen := map[int]time.Time{} // zombie -> first seen
+			var again <-chan time.Time
+			for {
+				select {
+				case <-ch:
+				case <-again:
+				}
+				again = nil
+				if reapOrphans(r.isLeader, seen, time.Now()) {
+					again = time.After(orphanGrace) // a zombie is waiting for its grace to end
+				}
 			}
-			again = nil
-			if u.reapOrphans(seen, time.Now()) {
-				again = time.After(orphanGrace) // a zombie is waiting for its grace to end
-			}
+		}()
+	})
+}
+
+// isLeader reports whether pid is a leader of some system, whose exit
+// status belongs to that system's waiter.
+func (r *reaper) isLeader(pid int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, u := range r.systems {
+		if u.isLeader(pid) {
+			return true
 		}
-	}()
+	}
+	return false
 }
 
 const orphanGrace = 500 * time.Millisecond
 
 // reapOrphans reaps zombie children that are not leaders and have been
 // zombies for orphanGrace; it reports whether some zombie still waits.
-func (u *Unix) reapOrphans(seen map[int]time.Time, now time.Time) bool {
+func reapOrphans(isLeader func(int) bool, seen map[int]time.Time, now time.Time) bool {
 	pending := false
 	zombies := map[int]bool{}
 	for _, pid := range children() {
-		if u.isLeader(pid) {
+		if isLeader(pid) {
 			continue
 		}
 		if f := statFields(strconv.Itoa(pid)); len(f) < 1 || f[0] != "Z" {
