@@ -5,6 +5,7 @@ package testscripts
 import (
 	"bytes"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,6 +83,7 @@ func TestRun(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exitcode":  cmdExitCode,
+			"nocgroups": cmdNoCgroups,
 			"waitfor":   cmdWaitFor,
 			"procs":     cmdProcs,
 			"linecount": cmdLineCount,
@@ -416,3 +418,29 @@ func cmdCPUUsage(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("cpuusage: %s used %.2f cores, limit %.2f", args[0], used, limit)
 	}
 }
+
+// cmdNoCgroups: nocgroups STATE_DIR — no cgroup directory of that state
+// dir's subtree (hsu/<crc32 of its absolute path>) is left in any
+// hierarchy (with !, some is).
+func cmdNoCgroups(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: nocgroups STATE_DIR")
+	}
+	abs, err := filepath.Abs(ts.MkAbs(args[0]))
+	ts.Check(err)
+	sub := fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(abs)))
+	var left []string
+	for _, base := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu"} {
+		if dir := filepath.Join(base, "hsu", sub); fileExists(dir) {
+			left = append(left, dir)
+		}
+	}
+	switch {
+	case neg && len(left) == 0:
+		ts.Fatalf("nocgroups: no cgroup directory of %s, want some", args[0])
+	case !neg && len(left) > 0:
+		ts.Fatalf("nocgroups: left behind: %v", left)
+	}
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

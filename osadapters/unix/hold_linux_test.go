@@ -38,6 +38,9 @@ func TestHeldSpawnWithoutCgroup(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if cg := u.cg; cg != nil {
+				t.Cleanup(cg.removeSubtree) // New made the state dir's cgroups
+			}
 			u.cg = nil // process groups only, as without a writable cgroup
 			marker := filepath.Join(dir, "ran")
 			spec := &config.Worker{Name: "w", Shell: "echo ran > " + marker + "; exec sleep 30", Workdir: dir}

@@ -232,6 +232,7 @@ func (*cgroups) empty(engine.Handle) bool                                    { r
 func (*cgroups) kill(engine.Handle)                                          {}
 func (*cgroups) oomKilled(engine.Handle) bool                                { return false }
 func (*cgroups) remove(engine.Handle)                                        {}
+func (*cgroups) removeSubtree()                                              {}
 func (*cgroups) setLimits(engine.Handle, *config.Worker) error               { return nil }
 func (*cgroups) afterStart(engine.Handle, *config.Worker, int) error         { return nil }
 func (*cgroups) checkLimits(*config.Worker) error                            { return nil }

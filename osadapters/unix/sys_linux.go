@@ -697,6 +697,28 @@ func (c *cgroups) oomKilled(h engine.Handle) bool {
 }
 
 // remove deletes the instance's cgroups once they are empty.
+// removeSubtree removes the state dir's cgroup directories in every
+// hierarchy, with any empty instance cgroup left in them (by an hsu that
+// was killed). rmdir only succeeds on a cgroup with no process and no
+// child, so nothing that still runs loses its cgroup.
+func (c *cgroups) removeSubtree() {
+	dirs := []string{c.root}
+	for _, ctrl := range limitControllers {
+		if c.v1[ctrl] != "" {
+			dirs = append(dirs, c.v1[ctrl])
+		}
+	}
+	for _, dir := range dirs {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if e.IsDir() {
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
+		}
+		os.Remove(dir)
+	}
+}
+
 func (c *cgroups) remove(h engine.Handle) {
 	dirs := []string{c.dir(h)}
 	for _, ctrl := range limitControllers {

@@ -317,9 +317,12 @@ func (u *Unix) cleanup(h engine.Handle) {
 	}
 }
 
-// Close removes the FIFOs left for replicas' next instances; the driver
-// calls it once every worker has stopped.
+// Close removes the FIFOs left for replicas' next instances and the state
+// dir's cgroup subtree; the driver calls it once every worker has stopped.
 func (u *Unix) Close() error {
+	if u.cg != nil {
+		u.cg.removeSubtree() // a clean shutdown leaves no cgroup directory behind
+	}
 	return os.RemoveAll(filepath.Join(u.StateDir, "fifo"))
 }
 
