@@ -74,6 +74,15 @@ type Driver struct {
 	changed                         bool          // status changed in this batch
 	build                           func() *State // d.state, made once
 
+	// writeFailing: the last state write failed (since failingSince,
+	// failures in a row); retryArmed: the retry timer is set. held are
+	// spawned instances not released yet (no cgroup finds them).
+	writeFailing, retryArmed bool
+	failingSince             time.Duration
+	failures                 int
+	degraded                 atomic.Bool
+	held                     []engine.Handle
+
 	answers []answer // command replies held until the state is written
 	status  atomic.Pointer[engine.Status]
 
@@ -151,6 +160,9 @@ func (d *Driver) Command(ctx context.Context, c engine.Command) error {
 		d.mu.Lock()
 		delete(d.replies, ev.Cmd.ID)
 		d.mu.Unlock()
+		if d.Degraded() {
+			return fmt.Errorf("%s %s: %w (it may be applied, but it is not durable: the state file cannot be written)", c.Verb, c.Worker, ctx.Err())
+		}
 		return ctx.Err()
 	}
 }
@@ -220,6 +232,9 @@ func (d *Driver) KillAll() {
 
 // answer sends the held command replies.
 func (d *Driver) answer() {
+	if d.writeFailing {
+		return // held until the state is written (see flush)
+	}
 	for _, a := range d.answers {
 		d.mu.Lock()
 		reply := d.replies[a.id]
@@ -237,8 +252,11 @@ func (d *Driver) answer() {
 // time), so a reused PID is never adopted.
 func (d *Driver) recover() (*engine.Saved, error) {
 	st, path, err := d.store.Read()
-	if err != nil || st == nil {
+	if err != nil {
 		return nil, err
+	}
+	if st == nil {
+		return d.strays(nil), nil
 	}
 	saved := st.Saved
 	if st.BootID != d.os.BootID() {
@@ -261,13 +279,59 @@ func (d *Driver) recover() (*engine.Saved, error) {
 			d.recovered[r.H] = Proc{PID: r.PID, StartTime: st.Starts[InstKey(r.H)], Group: w == nil || w.Type != config.TypeUnmanaged}
 		}
 	}
-	return &saved, nil
+	return d.strays(&saved), nil
+}
+
+// strays hands the engine the instances the OS finds by handle (their
+// cgroups) that the state file does not name: spawned after the last
+// write that worked, by an hsu that then died. Each becomes an in-flight
+// spawn of its replica, which the engine kills by handle before it starts
+// the replica afresh, so a stray never runs beside a new instance.
+func (d *Driver) strays(saved *engine.Saved) *engine.Saved {
+	found := d.os.Strays()
+	if len(found) == 0 {
+		return saved
+	}
+	if saved == nil {
+		saved = &engine.Saved{}
+	}
+	type rep struct {
+		worker  string
+		replica int
+	}
+	at := map[rep]int{}
+	for i, r := range saved.Instances {
+		at[rep{r.H.Worker, r.H.Replica}] = i
+	}
+	for _, h := range found {
+		i, ok := at[rep{h.Worker, h.Replica}]
+		switch {
+		case ok && saved.Instances[i].H.Gen == h.Gen:
+			continue // named: recovered as usual
+		case ok && saved.Instances[i].H.Gen > h.Gen:
+			d.log.Warn("an older instance no state file names is left: killed", "instance", InstKey(h))
+			d.os.Kill(h, Proc{}, Completion{})
+			continue
+		case ok:
+			saved.Instances[i] = engine.Recovered{H: h, State: engine.Starting}
+		default:
+			at[rep{h.Worker, h.Replica}] = len(saved.Instances)
+			saved.Instances = append(saved.Instances, engine.Recovered{H: h, State: engine.Starting})
+		}
+		d.log.Warn("an instance the state file does not name (spawned after its last write): killed, then its replica starts afresh", "instance", InstKey(h))
+		saved.NextGen = max(saved.NextGen, h.Gen+1)
+	}
+	return saved
 }
 
 // step applies one event and carries out the actions.
 // ev points into the batch (the caller's slice): the observer takes its
 // address, which would move a local copy to the heap on every step.
 func (d *Driver) step(ev *engine.Event) {
+	if ev.Kind == engine.EvTimer && ev.Timer.ID == retryTimerID {
+		d.retryArmed = false // the driver's own: the batch's flush retries
+		return
+	}
 	ev.At = d.os.Now()
 	d.flushedInStep = false
 	obs := d.opt.Observer
@@ -411,8 +475,8 @@ func (d *Driver) spawn(h engine.Handle, spec *config.Worker) {
 	if !d.os.FindsByHandle() {
 		// The instance is held until its PID is on record: a crash before
 		// the write leaves only a process that exits without running.
+		d.held = append(d.held, h)
 		d.flush()
-		d.os.Release(h, p)
 	}
 	d.os.Post(engine.Event{Kind: engine.EvSpawned, H: h, PID: p.PID})
 }
@@ -473,14 +537,60 @@ func (d *Driver) probe(a *engine.Action) {
 }
 
 // flush writes the state file if it is behind the engine or the spawns.
+//
+// A write that fails (a full, read-only or failing disk) is never
+// swallowed: hsu is degraded until a write succeeds, says so once when
+// writes start failing and once when they work again, retries every
+// retryWrite, holds command replies (a reply promises the change
+// survives a crash) and keeps held spawns from running (only a recorded
+// PID finds them after a crash).
 func (d *Driver) flush() {
 	if !d.dirty && !d.pidsDirty {
 		return
 	}
 	d.dirty, d.pidsDirty, d.flushedInStep = false, false, true
 	if err := d.store.Write(d.build); err != nil {
-		d.log.Error("persist", "err", err)
+		d.dirty = true // retried: at the next batch, or when the retry timer fires
+		d.failures++
+		if !d.writeFailing {
+			d.writeFailing, d.failingSince = true, d.os.Now()
+			d.degraded.Store(true)
+			d.log.Error("state file writes are failing: hsu is degraded; replies to commands, and the start of instances no cgroup finds, wait until a write succeeds", "err", err)
+		}
+		if !d.retryArmed {
+			d.retryArmed = true
+			d.os.StartTimer(engine.TimerRef{ID: retryTimerID}, d.os.Now()+retryWrite)
+		}
+		return
 	}
+	if d.writeFailing {
+		d.log.Info("state file writes work again: hsu is no longer degraded", "failed_writes", d.failures, "for", (d.os.Now() - d.failingSince).String())
+		d.writeFailing, d.failures = false, 0
+		d.degraded.Store(false)
+	}
+	d.releaseHeld()
+}
+
+// retryTimerID names the driver's own timer that retries a failed state
+// write; the engine numbers its timers from 1.
+const retryTimerID = 0
+
+// retryWrite is how often a failed state write is retried when nothing
+// else happens.
+const retryWrite = time.Second
+
+// Degraded reports whether the state file cannot be written at the
+// moment; safe from any goroutine.
+func (d *Driver) Degraded() bool { return d.degraded.Load() }
+
+// releaseHeld lets the held instances, whose PIDs are now written, run.
+func (d *Driver) releaseHeld() {
+	for _, h := range d.held {
+		if p, ok := d.procs[h]; ok {
+			d.os.Release(h, p)
+		}
+	}
+	d.held = d.held[:0]
 }
 
 // state is what the state file must hold now.

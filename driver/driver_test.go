@@ -49,6 +49,8 @@ type fakeOS struct {
 	sampleErr   error
 	usage       engine.Usage
 
+	strays []engine.Handle // what Strays finds
+
 	spawns []spawnCall
 	exits  map[string]func(driver.ExitStatus) // "worker-replica" -> exited of its current process
 	pids   map[string]int
@@ -193,6 +195,8 @@ func (o *fakeOS) Listen(addr string) (driver.Listener, error) {
 func (o *fakeOS) BootID() string      { return o.boot }
 func (o *fakeOS) FindsByHandle() bool { return o.byHandle }
 
+func (o *fakeOS) Strays() []engine.Handle { return o.strays }
+
 type fakeListener struct {
 	o    *fakeOS
 	addr string
@@ -203,16 +207,21 @@ func (l *fakeListener) Close() error { l.o.record("close %s", l.addr); return ni
 
 // fakeStore keeps the state in memory; writes go into the OS's log.
 type fakeStore struct {
-	o       *fakeOS
-	saved   *driver.State
-	readErr error
-	writes  []*driver.State
-	removed bool
+	o        *fakeOS
+	saved    *driver.State
+	readErr  error
+	writeErr error // every Write fails with it while set
+	writes   []*driver.State
+	removed  bool
 }
 
 func (s *fakeStore) Read() (*driver.State, string, error) { return s.saved, "state.json", s.readErr }
 
 func (s *fakeStore) Write(build func() *driver.State) error {
+	if s.writeErr != nil {
+		s.o.record("write failed")
+		return s.writeErr
+	}
 	s.writes = append(s.writes, build())
 	s.o.record("write")
 	return nil
@@ -1060,5 +1069,83 @@ func TestQuietLogger(t *testing.T) {
 	r.pump()
 	if s := buf.String(); strings.Contains(s, "->") || !strings.Contains(s, "spawn failed") {
 		t.Errorf("log %q: want the error only", s)
+	}
+}
+
+// TestFailedWritesHoldRepliesAndSpawns: while the state file cannot be
+// written, hsu says so once (and once when writes work again), retries on
+// a timer, holds command replies and keeps unrecorded spawns from running;
+// the first write that works releases both.
+func TestFailedWritesHoldRepliesAndSpawns(t *testing.T) {
+	r := newRig(t, `
+version: 1
+workers:
+  api: {command: [api]}
+  job: {command: [job], restart: {policy: never}}
+`, driver.Options{}, func(o *fakeOS, st *fakeStore) { st.writeErr = errors.New("no space left on device") })
+	r.start()
+	r.pump()
+	log := r.o.since(0)
+	if slices.ContainsFunc(log, func(l string) bool { return strings.HasPrefix(l, "release") }) {
+		t.Fatalf("a held spawn ran before any write worked: %q", log)
+	}
+	if !r.d.Degraded() {
+		t.Error("not degraded while writes fail")
+	}
+	if !slices.ContainsFunc(r.o.timers, func(a engine.Action) bool { return a.Timer.ID == 0 && a.At == time.Second }) {
+		t.Errorf("no retry timer armed for 1s: %v", r.o.timers)
+	}
+	mark := r.o.mark()
+	ev := r.d.Submit(engine.Command{Verb: engine.CmdStop, Worker: "job"}, func(err string) { r.o.record("reply %s", err) })
+	r.d.Handle([]engine.Event{ev})
+	r.pump()
+	if l := r.o.since(mark); slices.ContainsFunc(l, func(l string) bool { return strings.HasPrefix(l, "reply") }) {
+		t.Fatalf("a reply went out while the state is not written: %q", l)
+	}
+	if n := strings.Count(r.logs.String(), "writes are failing"); n != 1 {
+		t.Errorf("the failure is reported %d times, want once:\n%s", n, r.logs)
+	}
+
+	r.store.writeErr = nil
+	mark = r.o.mark()
+	r.d.Handle([]engine.Event{{Kind: engine.EvTimer, Timer: engine.TimerRef{ID: 0}}}) // the retry fires
+	r.pump()
+	l := r.o.since(mark)
+	iw, ir, irel := index(l, "write"), index(l, "reply "), index(l, "release api-1")
+	if iw < 0 || ir < iw || irel < iw {
+		t.Errorf("after the retry: %q; want the write, then the reply and the release", l)
+	}
+	if r.d.Degraded() || !strings.Contains(r.logs.String(), "writes work again") {
+		t.Errorf("degraded %v after a write worked; log:\n%s", r.d.Degraded(), r.logs)
+	}
+}
+
+// TestStraysBecomeInFlightSpawns: an instance the OS finds by handle but
+// the state file does not name (spawned after its last good write) is
+// killed by handle before its replica starts afresh.
+func TestStraysBecomeInFlightSpawns(t *testing.T) {
+	stray := engine.Handle{Worker: "api", Replica: 1, Gen: 7}
+	r := newRig(t, `
+version: 1
+workers:
+  api: {command: [api]}
+`, driver.Options{}, func(o *fakeOS, st *fakeStore) {
+		o.byHandle, o.boot = true, "b"
+		o.strays = []engine.Handle{stray}
+		st.saved = &driver.State{Version: driver.StateVersion, BootID: "b", Saved: engine.Saved{NextGen: 5,
+			Instances: []engine.Recovered{{H: engine.Handle{Worker: "api", Replica: 1, Gen: 4}, PID: 0, State: engine.Exited}}}}
+	})
+	r.start()
+	r.pump()
+	l := r.o.since(0)
+	ik, is := index(l, "kill api-1 0"), index(l, "spawn api-1")
+	if ik < 0 || is < ik {
+		t.Fatalf("log %q: want the stray killed, then api-1 spawned", l)
+	}
+	if gen := r.o.spawns[0].h.Gen; gen <= stray.Gen {
+		t.Errorf("new instance has generation %d, want above the stray's %d", gen, stray.Gen)
+	}
+	if !strings.Contains(r.logs.String(), "does not name") {
+		t.Errorf("the stray is not logged:\n%s", r.logs)
 	}
 }

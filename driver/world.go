@@ -68,6 +68,10 @@ type OS interface {
 	Listen(addr string) (Listener, error)
 	// BootID identifies this boot: PIDs from another boot are never trusted.
 	BootID() string
+	// Strays lists the instances of this state dir the OS can find by
+	// handle alone (their cgroups), alive or not yet emptied, in a stable
+	// order; none where FindsByHandle is false.
+	Strays() []engine.Handle
 	// FindsByHandle reports whether a spawned instance can be found and
 	// killed by its handle alone (a cgroup), so that a crash before its PID
 	// is written leaves nothing behind unseen.
@@ -87,6 +91,9 @@ type Completion struct {
 
 // Done reports the end of a kill, stop command or probe.
 func (c Completion) Done(err error) {
+	if c.d == nil && c.wg == nil {
+		return // nobody waits (a stray's kill)
+	}
 	if c.wg != nil {
 		c.wg.Done()
 		return

@@ -350,3 +350,43 @@ func TestVerifyFailedFollowsPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestRecoveredUserStopHolds: a stop command acknowledged before hsu died
+// (the state file says the instance runs, stopped by a command) still
+// holds after the restart: a live instance is stopped again, a dead one
+// stays stopped, and neither is restarted.
+func TestRecoveredUserStopHolds(t *testing.T) {
+	const cfg = `
+version: 1
+workers:
+  api: {command: [api], restart: {policy: always}}
+`
+	tests := []struct {
+		name   string
+		alive  bool
+		signal bool // a stop signal is sent again
+	}{
+		{"still alive: stopped again", true, true},
+		{"gone meanwhile: stays stopped", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hd := Handle{"api", 1, 3}
+			h := startFrom(t, cfg, &Saved{NextGen: 4, Instances: []Recovered{{H: hd, PID: 42, State: Running, UserStopped: true}}})
+			h.step(Event{Kind: EvVerified, H: hd, OK: tt.alive})
+			if tt.alive {
+				h.expectState("api", 1, Stopping)
+				h.step(Event{Kind: EvExited, H: hd, Signal: "TERM", Code: -1})
+			} else {
+				h.step(Event{Kind: EvDone, H: hd, Done: ActKill})
+			}
+			h.expectState("api", 1, Stopped)
+			if got := h.count(ActSignal, "api") > 0; got != tt.signal {
+				t.Errorf("stop signal sent: %v, want %v", got, tt.signal)
+			}
+			if n := h.count(ActSpawn, "api"); n != 0 {
+				t.Errorf("%d spawns of a replica stopped by a command, want 0", n)
+			}
+		})
+	}
+}

@@ -622,7 +622,9 @@ func (s *slot) recover(e *Engine, r Recovered) {
 	// It was up before hsu died: its startup probe passed then.
 	s.inst.probes[ProbeStartup].passed = true
 	s.everStarted = true
-	s.userStopped = false
+	// A stop command acknowledged before hsu died still holds: the
+	// instance is stopped, not restarted, whatever it did meanwhile.
+	s.userStopped = r.UserStopped
 	e.transition(s, Unknown, Reason{Kind: RRecovered})
 	e.emit(Action{Kind: ActVerify, H: s.handle(), PID: r.PID})
 }
@@ -633,14 +635,22 @@ func (s *slot) verified(e *Engine, ok bool) {
 		e.transition(s, Running, Reason{Kind: RVerified})
 		s.inst.spawnedAt = e.now
 		s.running(e)
+		if s.userStopped {
+			s.stop(e, afterStop, Reason{Kind: RCommand, Text: CmdStop.String()})
+		}
 		return
 	}
 	// It died while hsu was down; its exit status is lost. Kill whatever
 	// is left of it by handle (its PID may belong to someone else now),
-	// then let the restart policy decide as for a crash.
+	// then let the restart policy decide as for a crash (or, stopped by a
+	// command, stay stopped).
 	s.inst.alive = false
 	s.lastExit = Reason{Kind: RVerifyFailed}
-	s.cleanup(e, s.inst.gen, afterNone, Reason{Kind: RVerifyFailed})
+	then := afterNone
+	if s.userStopped {
+		then = afterStop
+	}
+	s.cleanup(e, s.inst.gen, then, Reason{Kind: RVerifyFailed})
 }
 
 // cleanup kills every process left of instance gen by its handle and

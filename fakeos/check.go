@@ -46,6 +46,7 @@ type checker struct {
 	shutdownCut bool
 	crashAt     time.Duration
 	crashed     bool
+	unacked     []unackedCmd
 }
 
 type repKey struct {
@@ -221,7 +222,44 @@ func (c *checker) hsuRestart(clean bool) {
 	}
 }
 
+// unackedCmd is a command whose reply hsu holds (its record is not
+// written yet).
+type unackedCmd struct {
+	cmd   engine.Command
+	acked *bool
+	prev  int // the worker's desired replicas before it
+}
+
+// forgetUnacked: hsu died with these commands unacknowledged, so each may
+// or may not have taken effect; the checker then allows both.
+func (c *checker) forgetUnacked() {
+	for _, u := range c.unacked {
+		if *u.acked {
+			continue
+		}
+		if u.cmd.Verb == engine.CmdShutdown {
+			for name := range c.lastCmd {
+				c.lastCmd[name] = c.w.now
+			}
+			continue
+		}
+		c.lastCmd[u.cmd.Worker] = c.w.now
+		if u.cmd.Verb == engine.CmdScale {
+			c.desired[u.cmd.Worker] = max(c.desired[u.cmd.Worker], u.prev)
+		}
+	}
+	c.unacked = c.unacked[:0]
+}
+
 func (c *checker) hsuCrash() {
+	c.forgetUnacked()
+	for _, r := range c.reps { // order-free: each on its own
+		// A halt no write recorded (the disk was failing) dies with hsu:
+		// the next one may restart the replica.
+		if r.halted && r.haltedAt > c.w.store.lastOK {
+			r.halted = false
+		}
+	}
 	c.crashed, c.crashAt = true, c.w.now
 	c.shutdownCut = c.shutdown
 	c.shutdown = false // a shutdown dies with the hsu doing it

@@ -1,10 +1,12 @@
 package fakeos
 
 import (
+	"cmp"
 	"errors"
 	"log/slog"
 	"net"
 	"reflect"
+	"slices"
 	"strconv"
 	"time"
 
@@ -136,6 +138,9 @@ func (o *simOS) Release(h engine.Handle, pr driver.Proc) {
 		return
 	}
 	if p := w.procs[pr.PID]; p != nil && p.owner == h && p.held {
+		if w.store.failing {
+			w.check.violate("durable", "%s runs although no state file write has recorded its PID", handleName(h))
+		}
 		p.held = false
 		w.lifecycle(p, p.spec)
 		p.spec = nil
@@ -272,6 +277,29 @@ func (fakeListener) Close() error   { return nil }
 // BootID implements driver.OS.
 func (o *simOS) BootID() string { return "sim" }
 
+// Strays implements driver.OS: with cgroups, every instance of an hsu
+// that still has a live process (its leader, or a grandchild left in its
+// cgroup) is found by its handle.
+func (o *simOS) Strays() []engine.Handle {
+	w := o.w()
+	if !w.plat.Cgroups {
+		return nil
+	}
+	seen := map[engine.Handle]bool{}
+	var out []engine.Handle
+	for _, pid := range w.livePIDs() {
+		p := w.procs[pid]
+		if p.alive && p.owner.Gen != 0 && p.epoch != 0 && !seen[p.owner] {
+			seen[p.owner] = true
+			out = append(out, p.owner)
+		}
+	}
+	slices.SortFunc(out, func(a, b engine.Handle) int {
+		return cmp.Or(cmp.Compare(a.Worker, b.Worker), cmp.Compare(a.Replica, b.Replica), cmp.Compare(a.Gen, b.Gen))
+	})
+	return out
+}
+
 // FindsByHandle implements driver.OS: where every instance has its cgroup.
 func (o *simOS) FindsByHandle() bool { return o.plat.Cgroups }
 
@@ -331,7 +359,14 @@ type memStore struct {
 	strict bool
 	state  *driver.State
 	build  func() *driver.State // the last write, not yet built
+	// failing: the last write failed (a state_write_fail fault); the file
+	// is what the last successful write left.
+	failing bool
+	lastOK  time.Duration // virtual time of the last write that worked
 }
+
+// errNoSpace is a failed state write.
+var errNoSpace = errors.New("write state: no space left on device (simulated)")
 
 func (s *memStore) Read() (*driver.State, string, error) {
 	if s.w.sab.kind != sabNone {
@@ -344,11 +379,30 @@ func (s *memStore) Write(build func() *driver.State) error {
 	if s.w.dying {
 		return nil // hsu was killed before this write
 	}
+	if s.w.now < s.w.writeFailUntil {
+		s.failing = true
+		if s.w.sab.kind == sabSwallowWriteError {
+			return nil // sabotage (test only): the failure is not reported
+		}
+		return errNoSpace
+	}
+	s.failing, s.lastOK = false, s.w.now
 	if s.strict {
 		s.state = build()
 	}
 	s.build = build
 	return nil
+}
+
+// startFailing begins a state_write_fail window: the file keeps what the
+// writes so far left (built now, at a batch boundary, before any write can
+// fail).
+func (s *memStore) startFailing(until time.Duration) {
+	s.peek()
+	if !s.strict {
+		s.build = nil
+	}
+	s.w.writeFailUntil = max(s.w.writeFailUntil, until)
 }
 
 func (s *memStore) Remove() { s.state, s.build = nil, nil }
@@ -364,7 +418,7 @@ func (s *memStore) peek() *driver.State {
 
 // crash: hsu dies; the file is what its last write left.
 func (s *memStore) crash() {
-	if s.strict && s.build != nil {
+	if s.strict && s.build != nil && !s.failing {
 		if now := s.build(); !reflect.DeepEqual(now, s.state) {
 			s.w.check.violate("persist", "the state file misses changes the engine made after its last ActPersist:\n  file: %+v\n  now:  %+v", *s.state, *now)
 		}

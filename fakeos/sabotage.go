@@ -82,6 +82,9 @@ const (
 	// sabCorruptStateFile: a state file that exists cannot be parsed, so
 	// the hsu started after a crash refuses to start (hsu-start).
 	sabCorruptStateFile
+	// sabSwallowWriteError: a failed state write is reported as done, as
+	// hsu once did on a full disk (durable).
+	sabSwallowWriteError
 	numSabKinds
 )
 
@@ -102,6 +105,7 @@ var sabNames = [numSabKinds]string{
 	sabIllegalTransition: "illegal-transition",
 	sabLostExit:          "lost-exit",
 	sabCorruptStateFile:  "corrupt-state-file",
+	sabSwallowWriteError: "swallow-write-error",
 }
 
 // lateBy is how late the late sabotages are: well past killSlack and

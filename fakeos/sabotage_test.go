@@ -212,6 +212,19 @@ faults:
 expect:
   - {final: {api-2: running}}
 `},
+	// A stop during a full disk: its reply must wait for a write that
+	// works; a store that swallows the error lets it through at once.
+	{kind: "durable", sabotage: "swallow-write-error", yaml: `
+name: stop-on-a-full-disk
+duration: 10s
+config:
+  version: 1
+  workers:
+    api: {command: [/opt/api]}
+faults:
+  - {at: 1s, state_write_fail: true, for: 5s}
+  - {at: 2s, command: stop api}
+`},
 	{kind: "hsu-start", sabotage: "corrupt-state-file", yaml: `
 name: hsu-crash-restart
 duration: 10s

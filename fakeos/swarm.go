@@ -25,7 +25,7 @@ func (w *World) swarmFaults() []*scenario.Fault {
 	if len(managed) == 0 {
 		return nil
 	}
-	kinds := []string{"kill", "stop", "start", "restart", "scale", "crash", "spawn_fail"}
+	kinds := []string{"kill", "stop", "start", "restart", "scale", "crash", "spawn_fail", "state_write_fail"}
 	var on []string
 	for _, k := range kinds {
 		if r.IntN(2) == 0 {
@@ -61,6 +61,10 @@ func (w *World) swarmFaults() []*scenario.Fault {
 		case "crash":
 			f.HsuCrash = true
 			f.RestartAfter = config.Duration(time.Duration(1+r.IntN(10)) * time.Second)
+		case "state_write_fail":
+			f.StateWriteFail = true
+			f.For = config.Duration(time.Duration(1+r.IntN(30)) * time.Second)
+			f.Target = scenario.Target{}
 		case "spawn_fail":
 			f.SpawnFail = name
 			f.Errno = []string{"EAGAIN", "ENOMEM", "EMFILE"}[r.IntN(3)]

@@ -70,9 +70,11 @@ type World struct {
 	// and the rest of hsu's batch must have no effect.
 	forkCrash *scenario.Fault
 	dying     bool
-	noHold    bool   // test only: spawns run at once even without cgroups (the bug the hold fixes)
-	refused   string // the error of the last command's reply
-	batch     []engine.Event
+	noHold    bool // test only: spawns run at once even without cgroups (the bug the hold fixes)
+	// writeFailUntil: state file writes fail until then (state_write_fail).
+	writeFailUntil time.Duration
+	refused        string // the error of the last command's reply
+	batch          []engine.Event
 
 	// the OS
 	procs    map[int]*proc      // live processes by PID
@@ -734,16 +736,27 @@ func (w *World) fault(f *scenario.Fault) {
 			w.timeline("  (hsu is down: command not delivered)")
 			return
 		}
+		prev := w.check.desired[f.Cmd.Worker]
 		undo := w.check.command(f.Cmd)
 		w.refused = ""
+		acked := new(bool)
 		w.deliver(w.drv.Submit(f.Cmd, func(err string) {
+			*acked = true
+			if w.store.failing {
+				w.check.violate("durable", "command %q acknowledged while the state file cannot be written", f.Command)
+			}
 			if err != "" {
 				w.refused = err
 				w.timeline("command %q refused: %s", f.Command, err)
 			}
 		}))
-		if w.refused != "" {
+		switch {
+		case w.refused != "":
 			undo()
+		case !*acked:
+			// Held until the state is written: if hsu dies first, the
+			// command may or may not have taken effect.
+			w.check.unacked = append(w.check.unacked, unackedCmd{cmd: f.Cmd, acked: acked, prev: prev})
 		}
 	case "hsu_crash":
 		if f.AfterFork != "" {
@@ -760,6 +773,9 @@ func (w *World) fault(f *scenario.Fault) {
 		if f.RestartAfter > 0 {
 			w.schedule(w.now+f.RestartAfter.D(), itHsuStart, func(*item) {})
 		}
+	case "state_write_fail":
+		w.timeline("fault: state file writes fail for %s", f.For)
+		w.store.startFailing(w.now + f.For.D())
 	case "spawn_fail":
 		w.timeline("fault: next %d spawns of %s fail with %s", f.Count, f.Target.Worker, f.Errno)
 		w.spawnErr[f.Target.Worker] = &spawnFault{errno: f.Errno, count: f.Count}

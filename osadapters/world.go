@@ -325,6 +325,14 @@ func (w *World) Find(_ engine.Handle, spec *config.Worker) (Proc, error) { retur
 // BootID implements driver.OS.
 func (w *World) BootID() string { return w.sys.BootID() }
 
+// Strays implements driver.OS.
+func (w *World) Strays() []engine.Handle {
+	if s, ok := w.sys.(interface{ Strays() []engine.Handle }); ok {
+		return s.Strays()
+	}
+	return nil
+}
+
 // FindsByHandle implements driver.OS.
 func (w *World) FindsByHandle() bool {
 	c, ok := w.sys.(interface{ FindsByHandle() bool })

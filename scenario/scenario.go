@@ -79,6 +79,10 @@ type Fault struct {
 	Errno        string          `yaml:"errno" doc:"errno for spawn_fail." default:"EAGAIN"`
 	Count        int             `yaml:"count" doc:"How many spawns spawn_fail affects." default:"1" min:"1"`
 	Reload       config.RawNode  `yaml:"reload" doc:"Reload hsu with this inline config."`
+	// StateWriteFail makes every write of the state file fail (a full or
+	// failing disk) for For.
+	StateWriteFail bool            `yaml:"state_write_fail" doc:"Every state file write fails (a full or failing disk) for for."`
+	For            config.Duration `yaml:"for" doc:"With state_write_fail: how long writes fail."`
 
 	// Parsed forms.
 	Cmd       engine.Command `yaml:"-"`
@@ -99,6 +103,8 @@ func (f *Fault) Kind() string {
 		return "spawn_fail"
 	case f.ReloadCfg != nil:
 		return "reload"
+	case f.StateWriteFail:
+		return "state_write_fail"
 	}
 	return ""
 }
@@ -293,14 +299,20 @@ func (sc *Scenario) checkFault(f *Fault, p string, pos config.Positions, errs *c
 		f.ReloadCfg = cfg
 	}
 	n := 0
-	for _, set := range []bool{f.Kill != "", f.Command != "", f.HsuCrash, f.SpawnFail != "", f.ReloadCfg != nil} {
+	for _, set := range []bool{f.Kill != "", f.Command != "", f.HsuCrash, f.SpawnFail != "", f.ReloadCfg != nil, f.StateWriteFail} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		add(p, "a fault has exactly one of kill, command, hsu_crash, spawn_fail, reload; %d are set", n)
+		add(p, "a fault has exactly one of kill, command, hsu_crash, spawn_fail, reload, state_write_fail; %d are set", n)
 		return
+	}
+	if f.StateWriteFail && f.For <= 0 {
+		add(p+".for", "state_write_fail needs a positive for: (how long writes fail)")
+	}
+	if f.For != 0 && !f.StateWriteFail {
+		add(p+".for", "for goes with state_write_fail: true")
 	}
 	if f.AfterFork != "" && !f.HsuCrash {
 		add(p+".after_fork", "after_fork goes with hsu_crash: true")

@@ -697,6 +697,46 @@ func (c *cgroups) oomKilled(h engine.Handle) bool {
 }
 
 // remove deletes the instance's cgroups once they are empty.
+// Strays lists the instances whose cgroups in this state dir's subtree
+// still hold a process, by their handle (the cgroup's name), in name
+// order.
+func (u *Unix) Strays() []engine.Handle {
+	if u.cg == nil {
+		return nil
+	}
+	ents, _ := os.ReadDir(u.cg.root)
+	var out []engine.Handle
+	for _, e := range ents {
+		h, ok := parseInstKey(e.Name())
+		if !e.IsDir() || !ok {
+			continue
+		}
+		if procs, _ := os.ReadFile(filepath.Join(u.cg.root, e.Name(), "cgroup.procs")); len(strings.TrimSpace(string(procs))) > 0 {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// parseInstKey is the inverse of instKey ("worker-replica-gen"; a worker
+// name may itself contain dashes).
+func parseInstKey(s string) (engine.Handle, bool) {
+	j := strings.LastIndexByte(s, '-')
+	if j <= 0 {
+		return engine.Handle{}, false
+	}
+	i := strings.LastIndexByte(s[:j], '-')
+	if i <= 0 {
+		return engine.Handle{}, false
+	}
+	r, err1 := strconv.Atoi(s[i+1 : j])
+	g, err2 := strconv.ParseUint(s[j+1:], 10, 64)
+	if err1 != nil || err2 != nil || r < 1 || g < 1 {
+		return engine.Handle{}, false
+	}
+	return engine.Handle{Worker: s[:i], Replica: r, Gen: g}, true
+}
+
 // removeSubtree removes the state dir's cgroup directories in every
 // hierarchy, with any empty instance cgroup left in them (by an hsu that
 // was killed). rmdir only succeeds on a cgroup with no process and no
