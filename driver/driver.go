@@ -189,6 +189,13 @@ func (d *Driver) Handle(batch []engine.Event) {
 	for i := range batch {
 		d.step(&batch[i])
 		if d.eng.Done() {
+			// What came after the end is not stepped; its commands get an
+			// answer, not silence.
+			for _, ev := range batch[i+1:] {
+				if ev.Kind == engine.EvCommand {
+					d.answers = append(d.answers, answer{ev.Cmd.ID, "shutting down"})
+				}
+			}
 			break
 		}
 	}
@@ -220,10 +227,18 @@ func (d *Driver) closeListeners() {
 // processes are left alone. Call it only once the loop has stopped.
 func (d *Driver) KillAll() {
 	var wg sync.WaitGroup
-	for h, p := range d.procs { // order-free: every one is killed
+	kill := func(h engine.Handle, p Proc) {
 		if p.Group {
 			wg.Add(1)
 			d.os.Kill(h, p, Completion{wg: &wg})
+		}
+	}
+	for h, p := range d.procs { // order-free: every one is killed
+		kill(h, p)
+	}
+	for h, p := range d.recovered { // order-free: not verified yet, but ours if Verify says so
+		if d.os.Verify(p) {
+			kill(h, p)
 		}
 	}
 	wg.Wait()
@@ -377,7 +392,7 @@ func (d *Driver) do(a *engine.Action) {
 		}
 		d.os.Post(engine.Event{Kind: engine.EvDone, H: h, Done: a.Kind, Err: errString(err)})
 	case engine.ActKill:
-		d.os.Kill(h, d.procs[h], Completion{d: d, h: h, act: a.Kind})
+		d.os.Kill(h, d.killTarget(h), Completion{d: d, h: h, act: a.Kind})
 	case engine.ActStopCommand:
 		d.os.StopCommand(h, d.procs[h], a.Spec, Completion{d: d, h: h, act: a.Kind})
 	case engine.ActStartTimer:
@@ -427,6 +442,23 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// killTarget is the process a kill of h names. A recovered instance not
+// verified yet (the engine kills it by handle: removed, or scaled away,
+// while hsu was down) is named by its recorded PID once Verify confirms
+// it, so that without a cgroup the kill still finds its group.
+func (d *Driver) killTarget(h engine.Handle) Proc {
+	if p, ok := d.procs[h]; ok {
+		return p
+	}
+	if p, ok := d.recovered[h]; ok {
+		delete(d.recovered, h)
+		if d.os.Verify(p) {
+			return p
+		}
+	}
+	return Proc{}
 }
 
 // spawn starts an instance now, so its PID is known before any later

@@ -1149,3 +1149,26 @@ workers:
 		t.Errorf("the stray is not logged:\n%s", r.logs)
 	}
 }
+
+// TestCommandsAfterTheEndAreAnswered: a batch that ends the shutdown
+// part way answers the commands after the end instead of dropping them.
+func TestCommandsAfterTheEndAreAnswered(t *testing.T) {
+	r := newRig(t, `
+version: 1
+workers:
+  job: {command: [job], restart: {policy: never}}
+`, driver.Options{}, nil)
+	r.start()
+	r.pump()
+	r.exit("job", 1, driver.ExitStatus{})
+	mark := r.o.mark()
+	shut := r.d.Submit(engine.Command{Verb: engine.CmdShutdown}, func(err string) { r.o.record("reply shutdown %s", err) })
+	late := r.d.Submit(engine.Command{Verb: engine.CmdStart, Worker: "job"}, func(err string) { r.o.record("reply start %s", err) })
+	r.d.Handle([]engine.Event{shut, late})
+	if !r.d.Done() {
+		t.Fatal("the shutdown of a stopped world is not done at once")
+	}
+	if l := r.o.since(mark); index(l, "reply start shutting down") < 0 {
+		t.Errorf("log %q: the command after the end got no answer", l)
+	}
+}

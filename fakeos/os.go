@@ -115,16 +115,15 @@ func (o *simOS) Spawn(h engine.Handle, spec *config.Worker, _ []string, _ driver
 	if w.sab.kind != sabNone {
 		w.sabSpawned(p)
 	}
-	if w.plat.Cgroups || w.noHold {
+	if !w.plat.holds() || w.noHold {
 		w.lifecycle(p, spec)
 	} else {
 		p.held, p.spec = true, spec
 	}
 	if f := w.forkCrash; f != nil && f.AfterFork == h.Worker && w.now >= f.At.D() {
 		// Killed right after the fork: the state file is what the writes
-		// before it left (built now, before the driver records the PID),
-		// and the rest of the step is lost.
-		w.store.peek()
+		// before it left (built eagerly while the crash was armed), and
+		// the rest of the step is lost.
 		w.dying = true
 	}
 	return driver.Proc{PID: p.pid, StartTime: int64(p.serial), Group: true}, nil
@@ -150,6 +149,9 @@ func (o *simOS) Release(h engine.Handle, pr driver.Proc) {
 // Watch implements driver.OS.
 func (o *simOS) Watch(h engine.Handle, pr driver.Proc, exited func(driver.ExitStatus)) error {
 	w := o.w()
+	if w.dying {
+		return errNoProcess
+	}
 	p := w.procs[pr.PID]
 	if p == nil || !p.alive || int64(p.serial) != pr.StartTime {
 		return errNoProcess
@@ -212,6 +214,9 @@ func (o *simOS) StopCommand(h engine.Handle, pr driver.Proc, _ *config.Worker, d
 // Probe implements driver.OS: the probe sees the ground truth.
 func (o *simOS) Probe(h engine.Handle, _ *config.Probe, t probe.Target, done driver.Completion) {
 	w := o.w()
+	if w.dying {
+		return
+	}
 	if p := w.procs[t.PID]; p != nil && p.owner == h && w.healthy(p) {
 		done.Done(nil)
 		return
@@ -222,6 +227,9 @@ func (o *simOS) Probe(h engine.Handle, _ *config.Probe, t probe.Target, done dri
 // Sample implements driver.OS.
 func (o *simOS) Sample(h engine.Handle, pr driver.Proc, done driver.Completion) {
 	w := o.w()
+	if w.dying {
+		return
+	}
 	if p := w.procs[pr.PID]; p != nil && p.alive && p.owner == h {
 		done.Sampled(w.usage(p), nil)
 		return
@@ -309,6 +317,9 @@ type observer World
 
 func (ob *observer) Event(ev *engine.Event) {
 	w := (*World)(ob)
+	if w.dying {
+		return // hsu is dead: what its engine still steps never happens
+	}
 	w.stats.EngineEvents++
 	w.tr.event(w.now, ev)
 	w.check.beforeEvent(ev)
@@ -319,6 +330,9 @@ func (ob *observer) Event(ev *engine.Event) {
 
 func (ob *observer) Action(a *engine.Action) {
 	w := (*World)(ob)
+	if w.dying {
+		return
+	}
 	w.stats.Actions++
 	w.tr.action(w.now, a)
 	w.check.action(a)
@@ -341,6 +355,9 @@ func (ob *observer) Action(a *engine.Action) {
 
 func (ob *observer) Stepped(ev *engine.Event, bugs []string) {
 	w := (*World)(ob)
+	if w.dying {
+		return
+	}
 	if w.sab.kind != sabNone {
 		w.sabStepped(ev)
 	}
@@ -387,8 +404,14 @@ func (s *memStore) Write(build func() *driver.State) error {
 		return errNoSpace
 	}
 	s.failing, s.lastOK = false, s.w.now
-	if s.strict {
+	if s.strict || s.w.forkCrash != nil {
+		// Built now: a crash armed inside a step must find exactly what
+		// this write wrote, not what the driver knows by the crash.
 		s.state = build()
+		if !s.strict {
+			s.build = nil
+			return nil
+		}
 	}
 	s.build = build
 	return nil
@@ -418,7 +441,7 @@ func (s *memStore) peek() *driver.State {
 
 // crash: hsu dies; the file is what its last write left.
 func (s *memStore) crash() {
-	if s.strict && s.build != nil && !s.failing {
+	if s.strict && s.build != nil && !s.failing && !s.w.dying {
 		if now := s.build(); !reflect.DeepEqual(now, s.state) {
 			s.w.check.violate("persist", "the state file misses changes the engine made after its last ActPersist:\n  file: %+v\n  now:  %+v", *s.state, *now)
 		}

@@ -26,6 +26,11 @@ type Platform struct {
 	// KillOnClose: an instance's Job Object dies with hsu, and every
 	// process in it (Windows): nothing survives an hsu crash to re-adopt.
 	KillOnClose bool
+	// UnknownReadoptedExit: the exit status of an instance re-adopted
+	// after an hsu restart is lost (macOS: not hsu's child, no pidfd
+	// keeping it); it is reported as signal UNKNOWN. Linux keeps it
+	// (PIDFD_INFO_EXIT, 6.15+; the zombie's /proc/PID/stat before).
+	UnknownReadoptedExit bool
 }
 
 // Platforms are the platforms hsu-sim --platform models.
@@ -36,7 +41,7 @@ var Platforms = []Platform{
 	// v1, so the same capabilities as cgroup2 for what hsu does today.
 	{Name: "linux-hybrid", Rules: platform.Platform{GOOS: "linux"}, Cgroups: true},
 	{Name: "linux-nocgroup", Rules: platform.Platform{GOOS: "linux"}},
-	{Name: "darwin", Rules: platform.Platform{GOOS: "darwin"}},
+	{Name: "darwin", Rules: platform.Platform{GOOS: "darwin"}, UnknownReadoptedExit: true},
 	{Name: "windows", Rules: platform.Platform{GOOS: "windows"}, JobLimits: true, KillOnClose: true},
 }
 
@@ -61,6 +66,10 @@ func (p Platform) Check(cfg *config.Config) error { return cfg.CheckPlatform(p.R
 // kernelMemory: a memory max with immediate_kill is the kernel's hard
 // limit (an OOM kill), not hsu's kill on a sample.
 func (p Platform) kernelMemory() bool { return p.Cgroups || p.JobLimits }
+
+// holds: the adapter holds each spawn until its PID is written (the Unix
+// adapter without cgroups; Windows has none, and its jobs die with hsu).
+func (p Platform) holds() bool { return !p.Cgroups && !p.KillOnClose }
 
 // cpuQuota: a CPU throttle is a kernel quota.
 func (p Platform) cpuQuota() bool { return p.Cgroups || p.JobLimits }

@@ -568,6 +568,9 @@ func (w *World) die(p *proc, code int, sig string, oom bool) {
 	// exit, so a signal hsu sends in between cannot reach another process.
 	w.zombies[p.owner] = p
 	p.diedAt = w.now
+	if w.plat.UnknownReadoptedExit && p.epoch != p.watchEpoch {
+		code, sig, oom = -1, "UNKNOWN", false // re-adopted: not this hsu's child
+	}
 	p.exited(driver.ExitStatus{Code: code, Signal: sig, OOM: oom})
 }
 

@@ -341,7 +341,10 @@ func discover(d *config.Discover) (Proc, error) {
 		}
 		if d.Cmdline != "" {
 			b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-			if err != nil || !strings.Contains(strings.ReplaceAll(string(b), "\x00", " "), d.Cmdline) {
+			cl := strings.ReplaceAll(string(b), "\x00", " ")
+			// An exec helper holding a managed instance carries its
+			// program's command line: never a match.
+			if err != nil || !strings.Contains(cl, d.Cmdline) || strings.Contains(cl, exechelper.Arg) {
 				continue
 			}
 		}
