@@ -25,40 +25,14 @@ import (
 // have gone through the same sequence of states, for the same kinds of
 // reasons, in both.
 //
-// The set-up is TestRun's: hsu-testworker on the PATH, and every process
-// left with a working directory under $WORK killed at the end.
+// The set-up is TestRun's (realOSParams).
 func TestConformance(t *testing.T) {
-	dir := buildTestworker(t)
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/conformance",
-		RequireExplicitExec: true,
-		Setup: func(env *testscript.Env) error {
-			env.Setenv("PATH", dir+string(os.PathListSeparator)+env.Getenv("PATH"))
-			env.Setenv("NO_COLOR", "1")
-			work := env.WorkDir
-			env.Defer(func() { killUnder(work) })
-			return nil
-		},
-		Condition: func(cond string) (bool, error) {
-			switch cond {
-			case "root":
-				return os.Geteuid() == 0, nil
-			case "memcg":
-				return memoryCgroup(), nil
-			}
-			return false, fmt.Errorf("unknown condition %q", cond)
-		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitfor":   cmdWaitFor,
-			"procs":     cmdProcs,
-			"sighsu":    cmdSigHsu,
-			"samepid":   cmdSamePID,
-			"sameseq":   cmdSameSeq,
-			"attime":    cmdAtTime,
-			"sigpid":    cmdSigPID,
-			"reloadcfg": cmdReloadCfg,
-		},
-	})
+	testscript.Run(t, realOSParams(t, "testdata/conformance", map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"sameseq":   cmdSameSeq,
+		"attime":    cmdAtTime,
+		"sigpid":    cmdSigPID,
+		"reloadcfg": cmdReloadCfg,
+	}))
 }
 
 // memoryCgroup reports whether hsu can put an instance in a memory cgroup

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,12 +57,35 @@ func buildTestworker(t *testing.T) string {
 // that need root or cgroups say so with [root] / [cgroup2] and skip
 // elsewhere.
 func TestRun(t *testing.T) {
-	dir := buildTestworker(t)
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/run",
+	testscript.Run(t, realOSParams(t, "testdata/run", map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"exitcode":  cmdExitCode,
+		"nocgroups": cmdNoCgroups,
+		"linecount": cmdLineCount,
+		"touchold":  cmdTouchOld,
+		"zombies":   cmdZombies,
+		"cpuusage":  cmdCPUUsage,
+	}))
+}
+
+// realOSParams are the parameters of every suite that runs hsu on the real
+// OS: hsu-testworker (and, under make cover, the -cover binaries) on the
+// PATH, every process left with a working directory under $WORK killed at
+// the end, the conditions [root], [cgroup2], [memcg] and [exitinfo], and
+// the commands they share, plus cmds.
+func realOSParams(t *testing.T, dir string, cmds map[string]func(ts *testscript.TestScript, neg bool, args []string)) testscript.Params {
+	bin := buildTestworker(t)
+	all := map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"waitfor": cmdWaitFor,
+		"procs":   cmdProcs,
+		"samepid": cmdSamePID,
+		"sighsu":  cmdSigHsu,
+	}
+	maps.Copy(all, cmds)
+	return testscript.Params{
+		Dir:                 dir,
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
-			env.Setenv("PATH", dir+string(os.PathListSeparator)+env.Getenv("PATH"))
+			env.Setenv("PATH", bin+string(os.PathListSeparator)+env.Getenv("PATH"))
 			if err := setupBin(env); err != nil {
 				return err
 			}
@@ -76,24 +100,15 @@ func TestRun(t *testing.T) {
 				return os.Geteuid() == 0, nil
 			case "cgroup2":
 				return cgroup2Writable(), nil
+			case "memcg":
+				return memoryCgroup(), nil
 			case "exitinfo":
 				return kernelKeepsExitInfo(), nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exitcode":  cmdExitCode,
-			"nocgroups": cmdNoCgroups,
-			"waitfor":   cmdWaitFor,
-			"procs":     cmdProcs,
-			"linecount": cmdLineCount,
-			"touchold":  cmdTouchOld,
-			"samepid":   cmdSamePID,
-			"sighsu":    cmdSigHsu,
-			"zombies":   cmdZombies,
-			"cpuusage":  cmdCPUUsage,
-		},
-	})
+		Cmds: all,
+	}
 }
 
 // kernelKeepsExitInfo reports whether a pidfd tells its process's exit
