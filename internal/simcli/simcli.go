@@ -350,16 +350,7 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 		if *format == "text" && !*quiet {
 			opt.Timeline = func(line string) { timeline = append(timeline, line) }
 		}
-		var col *collector
-		if in.isConfig() {
-			col = newCollector(sc.Cfg)
-			opt.OnAction = col.onAction
-		}
-		res := fakeos.New(sc, s, opt).Run()
-		var sum *Summary
-		if col != nil {
-			sum = col.finish(res.End)
-		}
+		res, sum := runWithSummary(sc, s, opt, in.isConfig())
 		repro := rf.reproduce(in, s)
 		var nondet string
 		if *determinism {
@@ -502,16 +493,7 @@ func cmdSweep(args []string, out, errOut io.Writer) int {
 				defer wg.Done()
 				for s := range next {
 					opt := fakeos.Options{Swarm: swarm, NoTrace: true, Platform: rf.plats[sc]}
-					var col *collector
-					if total != nil {
-						col = newCollector(sc.Cfg)
-						opt.OnAction = col.onAction
-					}
-					res := fakeos.New(sc, s, opt).Run()
-					var sum *Summary
-					if col != nil {
-						sum = col.finish(res.End)
-					}
+					res, sum := runWithSummary(sc, s, opt, total != nil)
 					mu.Lock()
 					if sum != nil {
 						total.add(s, sum)
@@ -576,4 +558,16 @@ func keepFailing(dir string, sc *scenario.Scenario, seed int64, opt fakeos.Optio
 		fmt.Fprintf(&b, "violation: %s\n", v)
 	}
 	return os.WriteFile(base+".txt", []byte(b.String()), 0o644)
+}
+
+// runWithSummary runs one seed, collecting a config run's summary when
+// summarize is set (nil otherwise).
+func runWithSummary(sc *scenario.Scenario, seed int64, opt fakeos.Options, summarize bool) (*fakeos.Result, *Summary) {
+	if !summarize {
+		return fakeos.New(sc, seed, opt).Run(), nil
+	}
+	col := newCollector(sc.Cfg)
+	opt.OnAction = col.onAction
+	res := fakeos.New(sc, seed, opt).Run()
+	return res, col.finish(res.End)
 }
