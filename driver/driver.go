@@ -270,6 +270,7 @@ func (d *Driver) recover() (*engine.Saved, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.reportDamage(st, path)
 	if st == nil {
 		return d.strays(nil), nil
 	}
@@ -295,6 +296,27 @@ func (d *Driver) recover() (*engine.Saved, error) {
 		}
 	}
 	return d.strays(&saved), nil
+}
+
+// reportDamage says, loudly, which parts of the state file could not be
+// read and why, and what hsu does instead.
+func (d *Driver) reportDamage(st *State, path string) {
+	dm, ok := d.store.(interface{ Damage() []string })
+	if !ok || len(dm.Damage()) == 0 {
+		return
+	}
+	for _, why := range dm.Damage() {
+		d.log.Error("state file unreadable", "slot", why)
+	}
+	if st != nil {
+		d.log.Warn("state file: using the other copy; changes after it are lost", "file", path)
+		return
+	}
+	instead := "instances are found by their cgroups: killed, then their replicas start afresh"
+	if !d.os.FindsByHandle() {
+		instead = "without cgroups, instances it named cannot be found: they may still run, unsupervised"
+	}
+	d.log.Error("no readable state file: hsu starts every worker afresh", "instead", instead)
 }
 
 // strays hands the engine the instances the OS finds by handle (their

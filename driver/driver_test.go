@@ -207,6 +207,7 @@ func (l *fakeListener) Close() error { l.o.record("close %s", l.addr); return ni
 
 // fakeStore keeps the state in memory; writes go into the OS's log.
 type fakeStore struct {
+	damage   []string // what Damage reports
 	o        *fakeOS
 	saved    *driver.State
 	readErr  error
@@ -226,6 +227,8 @@ func (s *fakeStore) Write(build func() *driver.State) error {
 	s.o.record("write")
 	return nil
 }
+
+func (s *fakeStore) Damage() []string { return s.damage }
 
 func (s *fakeStore) Remove() { s.removed = true; s.o.record("remove") }
 
@@ -1170,5 +1173,38 @@ workers:
 	}
 	if l := r.o.since(mark); index(l, "reply start shutting down") < 0 {
 		t.Errorf("log %q: the command after the end got no answer", l)
+	}
+}
+
+// TestDamagedStateIsReported: unreadable slots are logged with the reason,
+// and so is what hsu does instead.
+func TestDamagedStateIsReported(t *testing.T) {
+	tests := []struct {
+		name     string
+		readable bool
+		byHandle bool
+		want     []string
+	}{
+		{"one slot torn", true, true, []string{"state file unreadable", "state.1: checksum mismatch", "using the other copy"}},
+		{"both unreadable, cgroups", false, true, []string{"state.0: bad header", "no readable state file", "found by their cgroups"}},
+		{"both unreadable, no cgroups", false, false, []string{"no readable state file", "may still run, unsupervised"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, "version: 1\nworkers:\n  api: {command: [api]}\n", driver.Options{}, func(o *fakeOS, st *fakeStore) {
+				o.byHandle = tt.byHandle
+				st.damage = []string{"state.0: bad header", "state.1: checksum mismatch"}
+				if tt.readable {
+					st.damage = st.damage[1:]
+					st.saved = &driver.State{Version: driver.StateVersion, BootID: o.boot}
+				}
+			})
+			r.start()
+			for _, w := range tt.want {
+				if !strings.Contains(r.logs.String(), w) {
+					t.Errorf("log lacks %q:\n%s", w, r.logs)
+				}
+			}
+		})
 	}
 }

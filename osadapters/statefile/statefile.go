@@ -31,9 +31,10 @@ const stateVersion = driver.StateVersion
 // No fsync: the file is trusted only within the boot that wrote it (boot
 // id), and an hsu crash cannot lose what write(2) has returned.
 type Store struct {
-	dir   string
-	seq   uint64
-	slots [2]*os.File
+	damage []string // of the last read
+	dir    string
+	seq    uint64
+	slots  [2]*os.File
 }
 
 // Open returns the store of the state dir dir (nothing is read yet).
@@ -78,12 +79,22 @@ func (s *Store) read() (*stateFile, string, error) {
 	var best []byte
 	var bestSeq uint64
 	bestPath := ""
+	s.damage = s.damage[:0]
 	for i := range 2 {
 		b, err := os.ReadFile(s.slotPath(i))
-		if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
-		if seq, body, ok := parseSlot(b); ok && (best == nil || seq > bestSeq) {
+		if err != nil {
+			s.damage = append(s.damage, fmt.Sprintf("%s: %v", s.slotPath(i), err))
+			continue
+		}
+		seq, body, why := parseSlot(b)
+		if why != "" {
+			s.damage = append(s.damage, fmt.Sprintf("%s: %s", s.slotPath(i), why))
+			continue
+		}
+		if best == nil || seq > bestSeq {
 			best, bestSeq, bestPath = body, seq, s.slotPath(i)
 		}
 	}
@@ -108,23 +119,38 @@ func (s *Store) read() (*stateFile, string, error) {
 	return &st, bestPath, nil
 }
 
-// parseSlot checks a slot's header and checksum.
-func parseSlot(b []byte) (seq uint64, body []byte, ok bool) {
+// parseSlot checks a slot's header and checksum; why says what is wrong
+// with a slot that fails ("" for a good one).
+func parseSlot(b []byte) (seq uint64, body []byte, why string) {
 	nl := bytes.IndexByte(b, '\n')
 	if nl < 0 {
-		return 0, nil, false
+		return 0, nil, fmt.Sprintf("no header line (%d bytes)", len(b))
 	}
 	var n int
 	var sum uint32
 	if _, err := fmt.Sscanf(string(b[:nl]), "hsu-state %d %d %x", &seq, &n, &sum); err != nil {
-		return 0, nil, false
+		return 0, nil, fmt.Sprintf("bad header %q", truncate(b[:nl], 40))
 	}
 	body = b[nl+1:]
-	if n < 0 || n > len(body) || crc32.ChecksumIEEE(body[:n]) != sum {
-		return 0, nil, false
+	switch {
+	case n < 0 || n > len(body):
+		return 0, nil, fmt.Sprintf("truncated: %d of %d bytes", len(body), n)
+	case crc32.ChecksumIEEE(body[:n]) != sum:
+		return 0, nil, "checksum mismatch (a torn or damaged write)"
 	}
-	return seq, body[:n], true
+	return seq, body[:n], ""
 }
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}
+
+// Damage lists the slots the last Read found unreadable and why: hsu
+// reports them, with what it does instead.
+func (s *Store) Damage() []string { return s.damage }
 
 // remove deletes the state (a clean shutdown leaves nothing to adopt).
 func (s *Store) remove() {

@@ -21,16 +21,27 @@ func TestStateStore(t *testing.T) {
 		damage  func(t *testing.T, s *Store)
 		want    uint64 // NextGen read back; 0: no state
 		wantErr string
+		damaged []string // what Damage must report, by substring, in slot order
 	}{
 		{name: "nothing written", want: 0},
 		{name: "one write", writes: 1, want: 1},
 		{name: "newest of many", writes: 5, want: 5},
-		{name: "torn newest write falls back to the one before", writes: 5, want: 4, damage: func(t *testing.T, s *Store) {
+		{name: "both slots overwritten with random bytes", writes: 4, want: 0, damaged: []string{"state.0: ", "state.1: "}, damage: func(t *testing.T, s *Store) {
+			for i := range 2 {
+				os.WriteFile(s.slotPath(i), []byte("\x8f\x01garbage\nmore garbage"), 0o600)
+			}
+		}},
+		{name: "truncated newest slot", writes: 3, want: 2, damaged: []string{"state.1: truncated"}, damage: func(t *testing.T, s *Store) {
+			b, _ := os.ReadFile(s.slotPath(1))
+			os.WriteFile(s.slotPath(1), b[:strings.IndexByte(string(b), '\n')+5], 0o600)
+		}},
+		{name: "torn newest write falls back to the one before", writes: 5, want: 4, damaged: []string{"state.1: checksum mismatch"}, damage: func(t *testing.T, s *Store) {
 			// Slot of seq 5: a crash mid-write left the old bytes at
 			// the end of its body.
 			p := s.slotPath(1)
 			b, _ := os.ReadFile(p)
-			_, body, ok := parseSlot(b)
+			_, body, why := parseSlot(b)
+			ok := why == ""
 			if !ok {
 				t.Fatal("slot unreadable before the damage")
 			}
@@ -38,7 +49,7 @@ func TestStateStore(t *testing.T) {
 			copy(b[end-10:end], "xxxxxxxxxx")
 			os.WriteFile(p, b, 0o600)
 		}},
-		{name: "flipped byte fails the checksum", writes: 2, want: 1, damage: func(t *testing.T, s *Store) {
+		{name: "flipped byte fails the checksum", writes: 2, want: 1, damaged: []string{"state.0: checksum mismatch"}, damage: func(t *testing.T, s *Store) {
 			p := s.slotPath(0)
 			b, _ := os.ReadFile(p)
 			b[len(b)-3] ^= 0x20
@@ -88,6 +99,15 @@ func TestStateStore(t *testing.T) {
 			}
 			if got != tt.want {
 				t.Fatalf("read NextGen %d, want %d", got, tt.want)
+			}
+			dmg := r.Damage()
+			if len(dmg) != len(tt.damaged) {
+				t.Fatalf("damage %q, want %d entries like %q", dmg, len(tt.damaged), tt.damaged)
+			}
+			for i, want := range tt.damaged {
+				if !strings.Contains(dmg[i], want) {
+					t.Errorf("damage[%d] = %q, want it to say %q", i, dmg[i], want)
+				}
 			}
 			// Writes continue the sequence: the next one wins.
 			if err := r.write(stateWith(100)); err != nil {
