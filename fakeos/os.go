@@ -380,7 +380,11 @@ type memStore struct {
 	// is what the last successful write left.
 	failing bool
 	lastOK  time.Duration // virtual time of the last write that worked
+	damage  []string      // unreadable slots (state_corrupt), as the real store reports them
 }
+
+// Damage is what the real store reports of unreadable slots.
+func (s *memStore) Damage() []string { return s.damage }
 
 // errNoSpace is a failed state write.
 var errNoSpace = errors.New("write state: no space left on device (simulated)")
@@ -403,7 +407,7 @@ func (s *memStore) Write(build func() *driver.State) error {
 		}
 		return errNoSpace
 	}
-	s.failing, s.lastOK = false, s.w.now
+	s.failing, s.lastOK, s.damage = false, s.w.now, nil
 	if s.strict || s.w.forkCrash != nil {
 		// Built now: a crash armed inside a step must find exactly what
 		// this write wrote, not what the driver knows by the crash.
@@ -415,6 +419,13 @@ func (s *memStore) Write(build func() *driver.State) error {
 	}
 	s.build = build
 	return nil
+}
+
+// corrupt makes both slots unreadable: the next read finds no state and
+// reports the damage; the next write that works writes a new one.
+func (s *memStore) corrupt() {
+	s.state, s.build = nil, nil
+	s.damage = []string{"state.0: checksum mismatch (a torn or damaged write)", "state.1: checksum mismatch (a torn or damaged write)"}
 }
 
 // startFailing begins a state_write_fail window: the file keeps what the

@@ -776,6 +776,9 @@ func (w *World) fault(f *scenario.Fault) {
 		if f.RestartAfter > 0 {
 			w.schedule(w.now+f.RestartAfter.D(), itHsuStart, func(*item) {})
 		}
+	case "state_corrupt":
+		w.timeline("fault: both slots of the state file overwritten with garbage")
+		w.store.corrupt()
 	case "state_write_fail":
 		w.timeline("fault: state file writes fail for %s", f.For)
 		w.store.startFailing(w.now + f.For.D())

@@ -83,6 +83,9 @@ type Fault struct {
 	// failing disk) for For.
 	StateWriteFail bool            `yaml:"state_write_fail" doc:"Every state file write fails (a full or failing disk) for for."`
 	For            config.Duration `yaml:"for" doc:"With state_write_fail: how long writes fail."`
+	// StateCorrupt overwrites both slots of the state file with garbage
+	// (while hsu is down, the next hsu finds nothing readable).
+	StateCorrupt bool `yaml:"state_corrupt" doc:"Both slots of the state file become unreadable (overwritten with garbage)."`
 
 	// Parsed forms.
 	Cmd       engine.Command `yaml:"-"`
@@ -105,6 +108,8 @@ func (f *Fault) Kind() string {
 		return "reload"
 	case f.StateWriteFail:
 		return "state_write_fail"
+	case f.StateCorrupt:
+		return "state_corrupt"
 	}
 	return ""
 }
@@ -299,13 +304,13 @@ func (sc *Scenario) checkFault(f *Fault, p string, pos config.Positions, errs *c
 		f.ReloadCfg = cfg
 	}
 	n := 0
-	for _, set := range []bool{f.Kill != "", f.Command != "", f.HsuCrash, f.SpawnFail != "", f.ReloadCfg != nil, f.StateWriteFail} {
+	for _, set := range []bool{f.Kill != "", f.Command != "", f.HsuCrash, f.SpawnFail != "", f.ReloadCfg != nil, f.StateWriteFail, f.StateCorrupt} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		add(p, "a fault has exactly one of kill, command, hsu_crash, spawn_fail, reload, state_write_fail; %d are set", n)
+		add(p, "a fault has exactly one of kill, command, hsu_crash, spawn_fail, reload, state_write_fail, state_corrupt; %d are set", n)
 		return
 	}
 	if f.StateWriteFail && f.For <= 0 {
