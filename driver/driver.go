@@ -82,6 +82,9 @@ type Driver struct {
 	failures                 int
 	degraded                 atomic.Bool
 	held                     []engine.Handle
+	// pending are the batch's spawns, started together at its end
+	// (runSpawns).
+	pending []SpawnReq
 
 	answers []answer // command replies held until the state is written
 	status  atomic.Pointer[engine.Status]
@@ -199,6 +202,7 @@ func (d *Driver) Handle(batch []engine.Event) {
 			break
 		}
 	}
+	d.runSpawns()
 	d.closeUnwantedListeners()
 	d.flush()
 	d.answer()
@@ -483,56 +487,86 @@ func (d *Driver) killTarget(h engine.Handle) Proc {
 	return Proc{}
 }
 
-// spawn starts an instance now, so its PID is known before any later
-// action of the same step and can be written with the step's state.
+// spawn queues an instance to start with the rest of the batch's
+// (runSpawns): one write-ahead record covers them all, and the OS may
+// start them in parallel. Nothing in the batch misses it: the engine acts
+// on a spawning instance only once its EvSpawned has come.
 func (d *Driver) spawn(h engine.Handle, spec *config.Worker) {
-	// The exit and the ready line are reported only after EvSpawned is
+	d.pending = append(d.pending, SpawnReq{H: h, Spec: spec})
+}
+
+// runSpawns starts the queued spawns: after the write-ahead record that
+// names every one of them, all at once (the OS may run them in
+// parallel), and then, where no cgroup finds an instance by its handle,
+// after a second write with their PIDs, lets them run.
+func (d *Driver) runSpawns() {
+	if len(d.pending) == 0 {
+		return
+	}
+	// The exits and ready lines are reported only after EvSpawned is
 	// posted: the engine ignores both for an instance still spawning.
 	spawned := make(chan struct{})
 	defer close(spawned)
-	sink := d.sink
-	if spec.ReadyLogLine != "" {
-		// Both streams watch for the line; the engine ignores a second report.
-		sink = readySink{LogSink: sink, needle: []byte(spec.ReadyLogLine), fire: func() {
-			<-spawned
-			d.os.Post(engine.Event{Kind: engine.EvLogReady, H: h})
-		}}
-	}
-	var env []string
-	var ln Listener
-	if spec.Type == config.TypeIntegrated {
-		l, err := d.listener(h, spec)
-		if err != nil {
-			d.log.Error("listen", "instance", InstKey(h), "err", err)
-			d.os.Post(engine.Event{Kind: engine.EvSpawnFailed, H: h, Err: ErrnoName(err)})
-			return
+	batch := d.pending[:0]
+	for _, r := range d.pending {
+		h, spec := r.H, r.Spec
+		r.Logs = d.sink
+		if spec.ReadyLogLine != "" {
+			// Both streams watch for the line; the engine ignores a second report.
+			r.Logs = readySink{LogSink: d.sink, needle: []byte(spec.ReadyLogLine), fire: func() {
+				<-spawned
+				d.os.Post(engine.Event{Kind: engine.EvLogReady, H: h})
+			}}
 		}
-		ln = l
-		addr := l.Addr()
-		port := addr[strings.LastIndexByte(addr, ':')+1:]
-		env = append(env, "LISTEN_FDS=1", "LISTEN_FDNAMES=hsu", "HSU_LISTEN="+addr, "HSU_PORT="+port)
+		if spec.Type == config.TypeIntegrated {
+			l, err := d.listener(h, spec)
+			if err != nil {
+				d.log.Error("listen", "instance", InstKey(h), "err", err)
+				d.os.Post(engine.Event{Kind: engine.EvSpawnFailed, H: h, Err: ErrnoName(err)})
+				continue
+			}
+			addr := l.Addr()
+			port := addr[strings.LastIndexByte(addr, ':')+1:]
+			r.Ln = l
+			r.Env = []string{"LISTEN_FDS=1", "LISTEN_FDNAMES=hsu", "HSU_LISTEN=" + addr, "HSU_PORT=" + port}
+		}
+		r.Exited = func(st ExitStatus) { <-spawned; d.exited(h, st) }
+		batch = append(batch, r)
 	}
 	if d.dirty {
-		d.flush() // write-ahead: the record of the instance precedes it
+		d.flush() // write-ahead: the record of the instances precedes them
 	}
-	p, err := d.os.Spawn(h, spec, env, ln, sink, func(st ExitStatus) { <-spawned; d.exited(h, st) })
-	if err != nil {
-		d.log.Error("spawn failed", "instance", InstKey(h), "err", err)
-		d.os.Post(engine.Event{Kind: engine.EvSpawnFailed, H: h, Err: ErrnoName(err)})
-		return
+	d.os.Spawn(batch)
+	held := !d.os.FindsByHandle()
+	for i := range batch {
+		r := &batch[i]
+		if r.Err != nil {
+			d.log.Error("spawn failed", "instance", InstKey(r.H), "err", r.Err)
+			continue
+		}
+		d.procs[r.H] = r.Proc
+		// The PIDs and start times go into the batch's write. Without a
+		// cgroup an instance cannot be found by its handle alone: it is
+		// held until its PID is on record, so a crash before the write
+		// leaves only a process that exits without running.
+		d.pidsDirty = true
+		if held {
+			d.held = append(d.held, r.H)
+		}
 	}
-	d.procs[h] = p
-	// The PID and its start time go into the next write (the next spawn's
-	// or the batch's). Without a cgroup an instance cannot be found by its
-	// handle alone, so then they are written at once.
-	d.pidsDirty = true
-	if !d.os.FindsByHandle() {
-		// The instance is held until its PID is on record: a crash before
-		// the write leaves only a process that exits without running.
-		d.held = append(d.held, h)
+	if held {
 		d.flush()
 	}
-	d.os.Post(engine.Event{Kind: engine.EvSpawned, H: h, PID: p.PID})
+	for i := range batch {
+		r := &batch[i]
+		if r.Err != nil {
+			d.os.Post(engine.Event{Kind: engine.EvSpawnFailed, H: r.H, Err: ErrnoName(r.Err)})
+		} else {
+			d.os.Post(engine.Event{Kind: engine.EvSpawned, H: r.H, PID: r.Proc.PID})
+		}
+	}
+	clear(d.pending) // nothing of this batch is kept alive by the queue
+	d.pending = d.pending[:0]
 }
 
 // exited reports an instance's end. A death by signal has code -1 in

@@ -108,15 +108,19 @@ func (o *fakeOS) StartTimer(ref engine.TimerRef, at time.Duration) {
 
 func (o *fakeOS) CancelTimer(engine.TimerRef) {}
 
-func (o *fakeOS) Spawn(h engine.Handle, spec *config.Worker, env []string, ln driver.Listener, logs driver.LogSink, exited func(driver.ExitStatus)) (driver.Proc, error) {
-	o.record("spawn %s", rk(h))
-	if o.spawnErr != nil {
-		return driver.Proc{}, o.spawnErr
+func (o *fakeOS) Spawn(batch []driver.SpawnReq) {
+	for i := range batch {
+		r := &batch[i]
+		o.record("spawn %s", rk(r.H))
+		if o.spawnErr != nil {
+			r.Err = o.spawnErr
+			continue
+		}
+		o.nextPID++
+		o.spawns = append(o.spawns, spawnCall{r.H, r.Env, r.Ln, r.Logs})
+		o.exits[rk(r.H)], o.pids[rk(r.H)] = r.Exited, o.nextPID
+		r.Proc = driver.Proc{PID: o.nextPID, StartTime: int64(o.nextPID) * 10, Group: true}
 	}
-	o.nextPID++
-	o.spawns = append(o.spawns, spawnCall{h, env, ln, logs})
-	o.exits[rk(h)], o.pids[rk(h)] = exited, o.nextPID
-	return driver.Proc{PID: o.nextPID, StartTime: int64(o.nextPID) * 10, Group: true}, nil
 }
 
 func (o *fakeOS) Release(h engine.Handle, p driver.Proc) { o.record("release %s", rk(h)) }
@@ -382,7 +386,7 @@ workers:
 // TestWriteAhead: the state file names every instance before its process
 // exists; where instances cannot be found by handle (no cgroup), each
 // process is held until its PID is written. A cold start is one write
-// before the spawns, not one per worker.
+// before the spawns and one with their PIDs, not one per worker.
 func TestWriteAhead(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -396,9 +400,9 @@ func TestWriteAhead(t *testing.T) {
 			want:     []string{"write", "spawn a-1", "spawn b-1", "spawn c-1", "write"},
 		},
 		{
-			// Each PID is written before its process is released.
+			// The PIDs are written before the processes are released.
 			name: "no cgroups",
-			want: []string{"write", "spawn a-1", "write", "release a-1", "spawn b-1", "write", "release b-1", "spawn c-1", "write", "release c-1"},
+			want: []string{"write", "spawn a-1", "spawn b-1", "spawn c-1", "write", "release a-1", "release b-1", "release c-1"},
 		},
 	}
 	for _, tt := range tests {
@@ -427,6 +431,53 @@ func TestWriteAhead(t *testing.T) {
 			r.expectState("a", 1, engine.Starting) // EvSpawned handled: start_seconds runs
 		})
 	}
+}
+
+// TestSpawnBatch: the spawns of a whole batch, across its events, share
+// one write-ahead record; a stop command in the same batch as the timer
+// that restarts the instance stops the started instance.
+func TestSpawnBatch(t *testing.T) {
+	r := newRig(t, threeWorkers+`defaults: {restart: {policy: always, backoff: {initial: 1s, jitter: 0}}}
+`, driver.Options{}, func(o *fakeOS, _ *fakeStore) { o.byHandle = true })
+	r.start()
+	r.pump()
+	for _, w := range []string{"a", "b", "c"} {
+		k := w + "-1"
+		ex := r.o.exits[k]
+		delete(r.o.exits, k)
+		ex(driver.ExitStatus{Code: 1})
+	}
+	r.pump() // three back-off timers armed
+	var batch []engine.Event
+	for _, w := range []string{"a", "b", "c"} {
+		for i := len(r.o.timers) - 1; i >= 0; i-- {
+			if a := r.o.timers[i]; a.Timer.H.Worker == w && a.Timer.Kind == engine.TimerBackoff {
+				r.o.now = max(r.o.now, a.At)
+				batch = append(batch, engine.Event{Kind: engine.EvTimer, Timer: a.Timer})
+				break
+			}
+		}
+	}
+	if len(batch) != 3 {
+		t.Fatalf("%d back-off timers, want 3", len(batch))
+	}
+	batch = append(batch, r.d.Submit(engine.Command{Verb: engine.CmdStop, Worker: "c"}, func(err string) { r.o.record("reply %s", err) }))
+	mark := r.o.mark()
+	r.d.Handle(batch)
+	got := r.o.since(mark)
+	want := []string{"write", "spawn a-1", "spawn b-1", "spawn c-1"}
+	if len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
+		t.Fatalf("batch %q, want it to begin %q", got, want)
+	}
+	if count(got, "write") != 2 {
+		t.Errorf("batch %q: want two writes (the record ahead, the PIDs)", got)
+	}
+	r.pump()
+	got = r.o.since(mark)
+	if k := index(got, "signal c-1"); k < index(got, "spawn c-1") {
+		t.Errorf("log %q: want c-1 signalled after its spawn", got)
+	}
+	r.expectState("c", 1, engine.Stopping)
 }
 
 // TestRepliesAfterWrite: a command is answered only once its effect is in

@@ -26,16 +26,21 @@ type OS interface {
 	StartTimer(ref engine.TimerRef, at time.Duration)
 	CancelTimer(ref engine.TimerRef)
 
-	// Spawn starts an instance with its output going to logs and returns
-	// at once with its process. env is added to the worker's environment;
-	// ln, if not nil, becomes the child's descriptor 3 (socket handover).
-	// exited is called once, after the process has exited, the rest of its
-	// group (and cgroup) has been killed and its output drained.
+	// Spawn starts every instance of batch, each with its output going to
+	// its Logs, and returns once each has started (Proc set) or failed
+	// (Err set). The OS may start them in parallel: they are independent
+	// (the engine spawns a dependent only once its dependencies are
+	// started, and a replica's next instance only once the last is gone).
+	// Env is added to the worker's environment; Ln, if not nil, becomes
+	// the child's descriptor 3 (socket handover). Exited is called once,
+	// after the process has exited, the rest of its group (and cgroup) has
+	// been killed and its output drained.
 	//
-	// Where FindsByHandle is false, the process is held: it does not run
-	// the program until Release, and exits without running it if hsu dies
-	// first, so a crash before its PID is written leaves nothing unseen.
-	Spawn(h engine.Handle, spec *config.Worker, env []string, ln Listener, logs LogSink, exited func(ExitStatus)) (Proc, error)
+	// Where FindsByHandle is false, the processes are held: they do not
+	// run the program until Release, and exit without running it if hsu
+	// dies first, so a crash before their PIDs are written leaves nothing
+	// unseen.
+	Spawn(batch []SpawnReq)
 	// Release lets a held instance run its program (see Spawn). A release
 	// that fails is not reported: the held process then exits, and that
 	// exit is reported as any other.
@@ -76,6 +81,19 @@ type OS interface {
 	// killed by its handle alone (a cgroup), so that a crash before its PID
 	// is written leaves nothing behind unseen.
 	FindsByHandle() bool
+}
+
+// SpawnReq is one instance for OS.Spawn to start, and what came of it.
+type SpawnReq struct {
+	H      engine.Handle
+	Spec   *config.Worker
+	Env    []string
+	Ln     Listener
+	Logs   LogSink
+	Exited func(ExitStatus)
+
+	Proc Proc  // set by Spawn: the started process
+	Err  error // set by Spawn: why it did not start
 }
 
 // Completion is how an asynchronous OS call reports back: the OS calls

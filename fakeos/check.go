@@ -35,12 +35,14 @@ type checker struct {
 	violations []Violation
 	checks     int
 	desired    map[string]int
-	reps       map[repKey]*repTrack
-	lastCmd    map[string]time.Duration // last command or reload that concerns a worker
-	ooms       map[string]int
-	stops      map[engine.Handle]*stopTrack
-	specs      map[string]*config.Worker // every worker ever configured, latest definition
-	shutdown   bool
+	// spawning: the spawns of the current batch not forked yet.
+	spawning []engine.Handle
+	reps     map[repKey]*repTrack
+	lastCmd  map[string]time.Duration // last command or reload that concerns a worker
+	ooms     map[string]int
+	stops    map[engine.Handle]*stopTrack
+	specs    map[string]*config.Worker // every worker ever configured, latest definition
+	shutdown bool
 	// shutdownCut: hsu died during a shutdown; the next hsu starts its
 	// workers afresh as after a clean exit.
 	shutdownCut bool
@@ -273,7 +275,16 @@ func (c *checker) hsuCrash() {
 
 func (c *checker) oom(p *proc) { c.ooms[p.worker]++ }
 
-func (c *checker) spawned(p *proc) {}
+// spawned notes a leader's fork: it counts as live from now on.
+func (c *checker) spawned(p *proc) {
+	if i := slices.Index(c.spawning, p.owner); i >= 0 {
+		c.spawning = slices.Delete(c.spawning, i, i+1)
+	}
+}
+
+// batchDone forgets the batch's spawns that never forked (failed, or
+// hsu died first).
+func (c *checker) batchDone() { c.spawning = c.spawning[:0] }
 
 func (c *checker) died(p *proc) { c.rep(p.worker, p.owner.Replica).lastAlive = c.w.now }
 
@@ -324,12 +335,26 @@ func (c *checker) action(a *engine.Action) {
 		c.checks += 4
 		name := a.H.Worker
 		r := c.rep(name, a.H.Replica)
-		if n, _ := c.countLive(name, 0, true); n+1 > c.desired[name] {
-			c.violate("max-instances", "spawning %s would make %d live instances of %s, which wants %d", handleName(a.H), n+1, name, c.desired[name])
+		// The driver starts a batch's spawns together at its end: those
+		// decided earlier in the batch count as live.
+		queued, queuedRep := 0, engine.Handle{}
+		for _, h := range c.spawning {
+			if h.Worker == name {
+				queued++
+				if h.Replica == a.H.Replica {
+					queuedRep = h
+				}
+			}
+		}
+		if n, _ := c.countLive(name, 0, true); n+queued+1 > c.desired[name] {
+			c.violate("max-instances", "spawning %s would make %d live instances of %s, which wants %d", handleName(a.H), n+queued+1, name, c.desired[name])
 		}
 		if n, p := c.countLive(name, a.H.Replica, false); n > 0 {
 			c.violate("duplicate-instance", "spawning %s while pid %d of %s is alive", handleName(a.H), p.pid, handleName(p.owner))
+		} else if queuedRep.Gen != 0 {
+			c.violate("duplicate-instance", "spawning %s while %s is being spawned", handleName(a.H), handleName(queuedRep))
 		}
+		c.spawning = append(c.spawning, a.H)
 		if r.halted && c.lastCmd[name] < r.haltedAt {
 			c.violate("spawn-after-halt", "spawning %s, which stopped/failed at %s, without a command since", handleName(a.H), fmtTime(r.haltedAt))
 		}

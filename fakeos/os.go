@@ -87,8 +87,34 @@ func (o *simOS) StartTimer(ref engine.TimerRef, at time.Duration) {
 // its cancellation.
 func (o *simOS) CancelTimer(engine.TimerRef) {}
 
-// Spawn implements driver.OS.
-func (o *simOS) Spawn(h engine.Handle, spec *config.Worker, _ []string, _ driver.Listener, logs driver.LogSink, exited func(driver.ExitStatus)) (driver.Proc, error) {
+// Spawn implements driver.OS. The real OS starts a batch's instances in
+// parallel, so in any order: here they start one after another in an
+// order drawn from the seed, and an hsu crash after one fork (after_fork)
+// leaves some of the batch started and the rest not, as it can there.
+func (o *simOS) Spawn(batch []driver.SpawnReq) {
+	w := o.w()
+	if len(batch) > 1 {
+		if cap(w.order) < len(batch) {
+			w.order = make([]int, len(batch))
+		}
+		w.order = w.order[:len(batch)]
+		for i := range w.order {
+			w.order[i] = i
+		}
+		w.rng.Shuffle(len(w.order), func(i, j int) { w.order[i], w.order[j] = w.order[j], w.order[i] })
+		for _, i := range w.order {
+			r := &batch[i]
+			r.Proc, r.Err = o.spawn(r.H, r.Spec, r.Logs, r.Exited)
+		}
+		return
+	}
+	for i := range batch {
+		r := &batch[i]
+		r.Proc, r.Err = o.spawn(r.H, r.Spec, r.Logs, r.Exited)
+	}
+}
+
+func (o *simOS) spawn(h engine.Handle, spec *config.Worker, logs driver.LogSink, exited func(driver.ExitStatus)) (driver.Proc, error) {
 	w := o.w()
 	if w.dying {
 		return driver.Proc{}, driver.Errno("ESRCH")
@@ -199,7 +225,7 @@ func (o *simOS) Kill(h engine.Handle, pr driver.Proc, done driver.Completion) {
 	it.h, it.epoch, it.done = h, w.epoch, done
 	if !w.plat.Cgroups {
 		it.pid = pr.PID
-		if it.pid == 0 {
+		if it.pid == 0 && !w.plat.Marker {
 			it.pid = -1 // nothing to find
 		}
 	}
@@ -285,12 +311,12 @@ func (fakeListener) Close() error   { return nil }
 // BootID implements driver.OS.
 func (o *simOS) BootID() string { return "sim" }
 
-// Strays implements driver.OS: with cgroups, every instance of an hsu
-// that still has a live process (its leader, or a grandchild left in its
-// cgroup) is found by its handle.
+// Strays implements driver.OS: with cgroups (or the environment marker
+// without), every instance of an hsu that still has a live process (its
+// leader, or a grandchild left in its cgroup) is found by its handle.
 func (o *simOS) Strays() []engine.Handle {
 	w := o.w()
-	if !w.plat.Cgroups {
+	if !w.plat.findsStrays() {
 		return nil
 	}
 	seen := map[engine.Handle]bool{}

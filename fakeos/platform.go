@@ -20,6 +20,13 @@ type Platform struct {
 	// Without, hsu has process groups only: a spawn is held until its PID
 	// is written, and memory and pids limits are hsu's sampled policies.
 	Cgroups bool
+	// Marker: without cgroups, every instance's processes carry its
+	// handle in their environment (HSU_INSTANCE), which hsu reads back
+	// (/proc/PID/environ on Linux): an instance no state file names, or
+	// the leftovers of one whose leader died while hsu was down, are
+	// found by handle after all, and killed. A held spawn is still held:
+	// a program may clear its environment.
+	Marker bool
 	// JobLimits: memory, process count and CPU rate are the kernel's
 	// through a Job Object (Windows), without cgroups.
 	JobLimits bool
@@ -40,7 +47,7 @@ var Platforms = []Platform{
 	// (as on the CI machine): cgroup.kill on the cgroup2 tree, limits from
 	// v1, so the same capabilities as cgroup2 for what hsu does today.
 	{Name: "linux-hybrid", Rules: platform.Platform{GOOS: "linux"}, Cgroups: true},
-	{Name: "linux-nocgroup", Rules: platform.Platform{GOOS: "linux"}},
+	{Name: "linux-nocgroup", Rules: platform.Platform{GOOS: "linux"}, Marker: true},
 	{Name: "darwin", Rules: platform.Platform{GOOS: "darwin"}, UnknownReadoptedExit: true},
 	{Name: "windows", Rules: platform.Platform{GOOS: "windows"}, JobLimits: true, KillOnClose: true},
 }
@@ -66,6 +73,10 @@ func (p Platform) Check(cfg *config.Config) error { return cfg.CheckPlatform(p.R
 // kernelMemory: a memory max with immediate_kill is the kernel's hard
 // limit (an OOM kill), not hsu's kill on a sample.
 func (p Platform) kernelMemory() bool { return p.Cgroups || p.JobLimits }
+
+// findsStrays: instances are found by handle alone after an hsu crash
+// (cgroups, or the environment marker).
+func (p Platform) findsStrays() bool { return p.Cgroups || p.Marker }
 
 // holds: the adapter holds each spawn until its PID is written (the Unix
 // adapter without cgroups; Windows has none, and its jobs die with hsu).

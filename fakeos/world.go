@@ -52,9 +52,11 @@ type World struct {
 	seed int64
 	opt  Options
 	rng  *rand.Rand
-	now  time.Duration
-	q    queue
-	seq  uint64
+	// order is the scratch order of a spawn batch (simOS.Spawn).
+	order []int
+	now   time.Duration
+	q     queue
+	seq   uint64
 
 	// hsu
 	drv    *driver.Driver // the running hsu; nil while it is down
@@ -301,7 +303,7 @@ func (w *World) handle(it *item) {
 	case itKill:
 		switch {
 		case it.pid == 0:
-			w.killInstance(it.h) // its cgroup
+			w.killInstance(it.h) // its cgroup, or its environment marker
 		case it.pid > 0:
 			if p := w.procs[it.pid]; p != nil && p.owner == it.h && p.leader == nil {
 				w.signalGroup(p, "KILL") // its process group
@@ -373,6 +375,7 @@ func (w *World) reaped(h engine.Handle) {
 // afterBatch ends an hsu that was killed during the batch, or whose
 // shutdown is done.
 func (w *World) afterBatch() {
+	w.check.batchDone()
 	if w.dying {
 		w.dyingAfterFork()
 		return

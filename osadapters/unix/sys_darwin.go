@@ -4,10 +4,11 @@ package unix
 
 import (
 	"fmt"
-	"github.com/hsu-run/hsu/osadapters/exechelper"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/hsu-run/hsu/config"
 	"github.com/hsu-run/hsu/engine"
+	"github.com/hsu-run/hsu/osadapters/exechelper"
 )
 
 // The macOS adapter (docs/running.md, "macOS"): process groups as on
@@ -222,7 +224,7 @@ func prepareExec(cmd *exec.Cmd, spec *config.Worker) (*os.File, error) {
 func applyLimits(int, *config.Worker) error { return nil }
 
 // cgroups: none on macOS. sys_unix.go only uses them when non-nil.
-type cgroups struct{ noClone3 bool }
+type cgroups struct{ noClone3 atomic.Bool }
 
 func openCgroups(string) *cgroups { return nil }
 
@@ -241,3 +243,10 @@ func (*cgroups) joinBeforeExec(engine.Handle, *config.Worker, *exec.Cmd) (*os.Fi
 }
 
 func startFallback(*exec.Cmd, error) *exec.Cmd { return nil }
+
+// fifoDirFor is where a state dir's output FIFOs live.
+func fifoDirFor(stateDir, _ string) string { return filepath.Join(stateDir, "fifo") }
+
+// killMarked: macOS has no /proc to read a process's environment marker
+// from (the instance is found by its recorded PID only).
+func (u *Unix) killMarked(engine.Handle) bool { return false }

@@ -7,15 +7,17 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/hsu-run/hsu/osadapters/exechelper"
 	"hash/crc32"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 
 	"github.com/hsu-run/hsu/config"
 	"github.com/hsu-run/hsu/engine"
+	"github.com/hsu-run/hsu/osadapters/exechelper"
 )
 
 // BootID identifies this boot.
@@ -407,7 +410,7 @@ func ownsSocket(pid int, inodes map[string]bool) bool {
 type cgroups struct {
 	// noClone3: the kernel cannot start a process in a cgroup (< 5.7);
 	// instances join theirs right after the start instead.
-	noClone3 bool
+	noClone3 atomic.Bool
 	root     string            // cgroup2 dir holding one cgroup per instance
 	v2       map[string]bool   // controllers enabled for the instance cgroups
 	v1       map[string]string // controller -> cgroup v1 dir holding one cgroup per instance
@@ -437,7 +440,8 @@ func openCgroups(stateDir string) *cgroups {
 			continue
 		}
 		os.Remove(probe)
-		c := &cgroups{root: root, v2: map[string]bool{}, v1: map[string]string{}, noClone3: !kernelAtLeast(5, 7)}
+		c := &cgroups{root: root, v2: map[string]bool{}, v1: map[string]string{}}
+		c.noClone3.Store(!kernelAtLeast(5, 7))
 		avail, _ := os.ReadFile(filepath.Join(base, "cgroup.controllers"))
 		for _, ctrl := range limitControllers {
 			if hasWord(string(avail), ctrl) {
@@ -563,15 +567,14 @@ func startFallback(cmd *exec.Cmd, err error) *exec.Cmd {
 	}
 	attr := *cmd.SysProcAttr
 	attr.UseCgroupFD = false
-	return &exec.Cmd{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Dir: cmd.Dir,
-		Stdout: cmd.Stdout, Stderr: cmd.Stderr, ExtraFiles: cmd.ExtraFiles, SysProcAttr: &attr}
+	return restart(cmd, &attr)
 }
 
 // afterStart moves a just-started process into its cgroup2 cgroup on
 // kernels without clone3 into a cgroup (its cgroup v1 ones it joined
 // itself, before its exec: joinBeforeExec).
 func (c *cgroups) afterStart(h engine.Handle, _ *config.Worker, pid int) error {
-	if c.noClone3 {
+	if c.noClone3.Load() {
 		if err := os.WriteFile(filepath.Join(c.dir(h), "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
 			return fmt.Errorf("cgroup %s: %w", c.dir(h), err)
 		}
@@ -585,7 +588,7 @@ func (c *cgroups) afterStart(h engine.Handle, _ *config.Worker, pid int) error {
 // the start, a shell that forks at once had its children escape the limit.
 func (c *cgroups) joinBeforeExec(h engine.Handle, spec *config.Worker, cmd *exec.Cmd) (*os.File, error) {
 	var joins []string
-	if c.noClone3 {
+	if c.noClone3.Load() {
 		// No clone3 into a cgroup (< 5.7): the cgroup2 one is joined the
 		// same way, before the program can fork.
 		joins = append(joins, filepath.Join(c.dir(h), "cgroup.procs"))
@@ -627,7 +630,7 @@ func (c *cgroups) prepare(h engine.Handle, attr *syscall.SysProcAttr) (func(), e
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", dir, err)
 	}
-	if c.noClone3 {
+	if c.noClone3.Load() {
 		return func() {}, nil // joined right after the start (afterStart)
 	}
 	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -705,7 +708,7 @@ func (c *cgroups) oomKilled(h engine.Handle) bool {
 // order.
 func (u *Unix) Strays() []engine.Handle {
 	if u.cg == nil {
-		return nil
+		return u.markedStrays()
 	}
 	ents, _ := os.ReadDir(u.cg.root)
 	var out []engine.Handle
@@ -719,6 +722,24 @@ func (u *Unix) Strays() []engine.Handle {
 		}
 	}
 	return out
+}
+
+// markedStrays is Strays without cgroups: the instances whose processes
+// carry the marker, in name order.
+func (u *Unix) markedStrays() []engine.Handle {
+	m := u.marked()
+	out := slices.SortedFunc(maps.Keys(m), func(a, b engine.Handle) int { return strings.Compare(instKey(a), instKey(b)) })
+	return out
+}
+
+// killMarked SIGKILLs the processes that carry h's marker and reports
+// whether any was left to kill.
+func (u *Unix) killMarked(h engine.Handle) bool {
+	pids := u.marked()[h]
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	return len(pids) > 0
 }
 
 // parseInstKey is the inverse of instKey ("worker-replica-gen"; a worker
@@ -777,4 +798,62 @@ func (c *cgroups) remove(h engine.Handle) {
 			time.Sleep(2 * time.Millisecond) // the kernel empties it asynchronously
 		}
 	}
+}
+
+// fifoDirFor is where a state dir's output FIFOs live: in memory
+// (/dev/shm) unless the state dir already is. A FIFO needs no disk, and on
+// ext4 creating one allocates an inode: the two FIFOs of each of 100
+// workers were a tenth of a cold start's CPU. They need to last only as
+// long as the instances that hold them open, which never outlive a boot.
+func fifoDirFor(stateDir, id string) string {
+	own := filepath.Join(stateDir, "fifo")
+	var st unix.Statfs_t
+	if unix.Statfs(stateDir, &st) == nil && st.Type == unix.TMPFS_MAGIC {
+		return own
+	}
+	if unix.Statfs("/dev/shm", &st) != nil || st.Type != unix.TMPFS_MAGIC {
+		return own
+	}
+	dir := fmt.Sprintf("/dev/shm/hsu-%d-%s", os.Getuid(), id)
+	// Anyone may create names in /dev/shm: the directory is used only if
+	// it is this user's own, private, and no symlink.
+	os.Mkdir(dir, 0o700)
+	fi, err := os.Lstat(dir)
+	if err != nil || !fi.IsDir() || fi.Mode().Perm()&0o077 != 0 {
+		return own
+	}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); !ok || int(sys.Uid) != os.Getuid() {
+		return own
+	}
+	return dir
+}
+
+// marked lists, by instance, the live processes that carry this state
+// dir's marker in their environment (/proc/PID/environ): without cgroups,
+// the processes of an instance that hsu knows by handle only. A process
+// that replaced its environment is not found: hence the held spawns.
+func (u *Unix) marked() map[engine.Handle][]int {
+	ents, _ := os.ReadDir("/proc")
+	needle := []byte(markerVar + "=" + u.id + "/")
+	self := os.Getpid()
+	out := map[engine.Handle][]int{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil {
+			continue // gone, or not this user's
+		}
+		for kv := range bytes.SplitSeq(env, []byte{0}) {
+			if key, ok := bytes.CutPrefix(kv, needle); ok {
+				if h, ok := parseInstKey(string(key)); ok {
+					out[h] = append(out[h], pid)
+				}
+				break
+			}
+		}
+	}
+	return out
 }

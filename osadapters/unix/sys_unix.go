@@ -3,10 +3,11 @@
 package unix
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/hsu-run/hsu/osadapters/exechelper"
-	"github.com/hsu-run/hsu/osadapters/pidfile"
+	"io"
 	"os"
 	"os/exec"
 	"os/user"
@@ -19,6 +20,9 @@ import (
 
 	"github.com/hsu-run/hsu/config"
 	"github.com/hsu-run/hsu/engine"
+	"github.com/hsu-run/hsu/osadapters/exechelper"
+	"github.com/hsu-run/hsu/osadapters/pidfile"
+	"github.com/hsu-run/hsu/osadapters/shellsplit"
 )
 
 // Unix is the System for Linux and macOS: every instance is its own
@@ -29,6 +33,8 @@ import (
 // grandchildren that left the process group.
 type Unix struct {
 	StateDir string
+	id       string   // the state dir's id, in every instance's marker (stateDirID)
+	fifoDir  string   // the output FIFOs (fifoDirFor)
 	cg       *cgroups // nil where cgroups are not available
 	mu       sync.Mutex
 	watching map[engine.Handle]bool
@@ -54,10 +60,27 @@ func (u *Unix) isLeader(pid int) bool {
 	return u.leaders[pid]
 }
 
+// markerVar is the environment variable that marks an instance's
+// processes: "<state dir id>/<worker>-<replica>-<gen>".
+const markerVar = "HSU_INSTANCE"
+
+// stateDirID names a state dir in cgroup, FIFO and marker names: two
+// state dirs never share one.
+func stateDirID(stateDir string) string {
+	abs, err := filepath.Abs(stateDir)
+	if err != nil {
+		abs = stateDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return fmt.Sprintf("%x", sum[:8])
+}
+
 // NewUnix prepares the Unix system; stateDir holds the FIFOs.
 func New(stateDir string) (*Unix, error) {
 	u := &Unix{StateDir: stateDir, watching: map[engine.Handle]bool{}, cpu: map[engine.Handle]cpuSample{}, leaders: map[int]bool{}, holds: map[engine.Handle]*os.File{}}
-	if err := os.MkdirAll(filepath.Join(stateDir, "fifo"), 0o700); err != nil {
+	u.id = stateDirID(stateDir)
+	u.fifoDir = fifoDirFor(stateDir, u.id)
+	if err := os.MkdirAll(u.fifoDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
 	u.cg = openCgroups(stateDir)
@@ -70,7 +93,7 @@ func New(stateDir string) (*Unix, error) {
 // no process left that could still write to it, and on ext4 creating and
 // deleting two FIFOs per restart was a third of the restart latency.
 func (u *Unix) fifoPath(h engine.Handle, stream string) string {
-	return filepath.Join(u.StateDir, "fifo", replicaKey(h)+"."+stream)
+	return filepath.Join(u.fifoDir, replicaKey(h)+"."+stream)
 }
 
 // openOutput creates the FIFO of one stream and opens both ends: the
@@ -99,14 +122,14 @@ func (u *Unix) openOutput(h engine.Handle, stream string) (w, r *os.File, err er
 
 // Spawn starts an instance in its own process group (and cgroup).
 func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files []*os.File, logs LogSink, exited func(ExitStatus)) (Proc, error) {
-	argv := spec.Command
-	if spec.Shell != "" {
-		argv = []string{"/bin/sh", "-c", spec.Shell}
-	}
-	path, err := lookPath(argv[0], spec.Workdir, env)
+	path, argv, err := program(spec, env)
 	if err != nil {
 		return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
 	}
+	// The marker names the instance in the environment of every process
+	// of it that keeps its environment: without cgroups, how hsu finds
+	// them by handle after a crash (marked, Linux).
+	env = append(env[:len(env):len(env)], markerVar+"="+u.id+"/"+instKey(h))
 	cmd := &exec.Cmd{Path: path, Args: argv, Env: env, Dir: spec.Workdir, ExtraFiles: files}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var status *os.File // the exec helper's status pipe, if it is used
@@ -291,13 +314,61 @@ func (u *Unix) start(cmd *exec.Cmd) (*exec.Cmd, error) {
 	if retry := startFallback(cmd, err); retry != nil && u.cg != nil {
 		cmd = retry
 		if err = cmd.Start(); err == nil {
-			u.cg.noClone3 = true
+			u.cg.noClone3.Store(true)
 		}
 	}
+
 	if err == nil {
 		u.leaders[cmd.Process.Pid] = true
 	}
 	return cmd, err
+}
+
+// program is the file and argv an instance runs. A shell: line that is
+// one plain simple command runs without the shell in between, as sh -c
+// would exec it (shellsplit), when hsu finds the program and the kernel
+// can exec it; anything else, a script without #! too, runs under
+// /bin/sh -c, so a line means what it means to sh.
+func program(spec *config.Worker, env []string) (string, []string, error) {
+	if spec.Shell == "" {
+		path, err := lookPath(spec.Command[0], spec.Workdir, env)
+		return path, spec.Command, err
+	}
+	if argv, ok := shellsplit.Split(spec.Shell); ok {
+		if path, err := lookPath(argv[0], spec.Workdir, env); err == nil && execFormat(path) {
+			return path, argv, nil
+		}
+	}
+	return "/bin/sh", []string{"/bin/sh", "-c", spec.Shell}, nil
+}
+
+// execFormat reports whether the kernel execs path itself: an #! script
+// or a binary (ELF, Mach-O), not a file only a shell runs.
+func execFormat(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var b [4]byte
+	if n, _ := io.ReadFull(f, b[:]); n < 2 {
+		return false
+	}
+	switch {
+	case b[0] == '#' && b[1] == '!', string(b[:]) == "\x7fELF":
+		return true
+	}
+	switch binary.BigEndian.Uint32(b[:]) {
+	case 0xfeedface, 0xfeedfacf, 0xcefaedfe, 0xcffaedfe, 0xcafebabe: // Mach-O, thin and fat
+		return true
+	}
+	return false
+}
+
+// restart is a copy of cmd with attr, to start again (a Cmd starts once).
+func restart(cmd *exec.Cmd, attr *syscall.SysProcAttr) *exec.Cmd {
+	return &exec.Cmd{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Dir: cmd.Dir,
+		Stdout: cmd.Stdout, Stderr: cmd.Stderr, ExtraFiles: cmd.ExtraFiles, SysProcAttr: attr}
 }
 
 // cleanup removes what an instance leaves in the state dir and cgroup
@@ -323,7 +394,7 @@ func (u *Unix) Close() error {
 	if u.cg != nil {
 		u.cg.removeSubtree() // a clean shutdown leaves no cgroup directory behind
 	}
-	return os.RemoveAll(filepath.Join(u.StateDir, "fifo"))
+	return os.RemoveAll(u.fifoDir)
 }
 
 // waitDrained waits for the output to reach EOF and reports whether it
@@ -455,6 +526,9 @@ func (u *Unix) Kill(h engine.Handle, p Proc) error {
 		u.mu.Lock()
 		alive := u.ours(p) && (!p.Group || groupAlive(p.PID))
 		u.mu.Unlock()
+		if !alive && p.PID == 0 && u.cg == nil {
+			alive = u.killMarked(h) // by handle without a cgroup: by its marker
+		}
 		if !alive && (u.cg == nil || u.cg.empty(h)) {
 			if p.PID == 0 {
 				u.cleanup(h) // cleanup by handle: nobody else removes its cgroup
