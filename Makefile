@@ -4,7 +4,7 @@ PKGS    := ./...
 BIN     := bin
 FUZZTIME ?= 20s
 
-.PHONY: all build test vet fmt-check cross unit sim cover fuzz run bench clean
+.PHONY: all build test vet fmt-check cross unit sim cover fuzz run bench soak clean
 
 all: build
 
@@ -93,6 +93,14 @@ cover:
 # bench runs the engine and simulator benchmarks (numbers: docs/BENCHMARKS.md).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./engine/ ./fakeos/
+
+# soak kills hsu (SIGKILL) SOAK_ROUNDS times at random points of a cold
+# start, a mass restart, a scale by reload and a shutdown, with cgroups
+# and without (as nobody), restarting it each time on the same state dir
+# (make test runs 12 rounds of each).
+SOAK_ROUNDS ?= 200
+soak:
+	HSU_CRASH_ROUNDS=$(SOAK_ROUNDS) $(GO) test -count=1 -timeout 60m -run '^TestCrashConsistency$$' -v ./testscripts/ | grep -v '^=== RUN'
 
 # fuzz runs each fuzz target for FUZZTIME.
 fuzz:
