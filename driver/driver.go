@@ -374,6 +374,9 @@ func (d *Driver) step(ev *engine.Event) {
 		return
 	}
 	ev.At = d.os.Now()
+	if d.refuseGrowth(ev) {
+		return
+	}
 	d.flushedInStep = false
 	obs := d.opt.Observer
 	if obs != nil {
@@ -402,6 +405,44 @@ func (d *Driver) step(ev *engine.Event) {
 		engine.EvSpawned, engine.EvAdopted: // a new PID shows at once
 		d.changed = true
 	}
+}
+
+// refuseGrowth refuses a scale-up or a reload that adds instances when
+// the state file cannot reserve room for them (a full disk): started,
+// they would make the next writes fail, and hsu could then no longer
+// record what it does. The refusal changes nothing, so it is answered at
+// once.
+func (d *Driver) refuseGrowth(ev *engine.Event) bool {
+	extra := 0
+	switch {
+	case ev.Kind == engine.EvCommand && ev.Cmd.Verb == engine.CmdScale && d.eng.Spec(ev.Cmd.Worker) != nil:
+		extra = ev.Cmd.N - d.eng.Desired(ev.Cmd.Worker)
+	case ev.Kind == engine.EvReload && ev.Config != nil:
+		for _, name := range ev.Config.Order {
+			extra += max(0, ev.Config.Workers[name].Replicas-d.eng.Desired(name))
+		}
+	}
+	if extra <= 0 {
+		return false
+	}
+	err := d.store.Reserve(extra)
+	if err == nil {
+		return false
+	}
+	msg := fmt.Sprintf("refused: the state file has no room for %d more instances (%v); free some space and retry", extra, err)
+	if ev.Kind == engine.EvReload {
+		d.log.Error("reload "+msg, "kept", "the running config")
+		return true
+	}
+	d.log.Error("scale "+ev.Cmd.Worker+" "+msg)
+	d.mu.Lock()
+	reply := d.replies[ev.Cmd.ID]
+	delete(d.replies, ev.Cmd.ID)
+	d.mu.Unlock()
+	if reply != nil {
+		reply("scale " + msg)
+	}
+	return true
 }
 
 // do carries out one action. Nothing here blocks: what can, the OS runs

@@ -211,13 +211,14 @@ func (l *fakeListener) Close() error { l.o.record("close %s", l.addr); return ni
 
 // fakeStore keeps the state in memory; writes go into the OS's log.
 type fakeStore struct {
-	damage   []string // what Damage reports
-	o        *fakeOS
-	saved    *driver.State
-	readErr  error
-	writeErr error // every Write fails with it while set
-	writes   []*driver.State
-	removed  bool
+	damage     []string // what Damage reports
+	o          *fakeOS
+	saved      *driver.State
+	readErr    error
+	writeErr   error // every Write fails with it while set
+	reserveErr error // every Reserve fails with it while set
+	writes     []*driver.State
+	removed    bool
 }
 
 func (s *fakeStore) Read() (*driver.State, string, error) { return s.saved, "state.json", s.readErr }
@@ -233,6 +234,11 @@ func (s *fakeStore) Write(build func() *driver.State) error {
 }
 
 func (s *fakeStore) Damage() []string { return s.damage }
+
+func (s *fakeStore) Reserve(extra int) error {
+	s.o.record("reserve %d", extra)
+	return s.reserveErr
+}
 
 func (s *fakeStore) Remove() { s.removed = true; s.o.record("remove") }
 
@@ -1255,6 +1261,60 @@ func TestDamagedStateIsReported(t *testing.T) {
 				if !strings.Contains(r.logs.String(), w) {
 					t.Errorf("log lacks %q:\n%s", w, r.logs)
 				}
+			}
+		})
+	}
+}
+
+// TestGrowthNeedsRoom: a scale-up, or a reload that adds instances, first
+// reserves room in the state file; if the disk has none, it is refused
+// at once and nothing is spawned, while a change that adds nothing needs
+// no room.
+func TestGrowthNeedsRoom(t *testing.T) {
+	full := errors.New("no space left on device")
+	tests := []struct {
+		name      string
+		reserve   error
+		cmd       engine.Command
+		reload    string // a config to reload instead of cmd
+		reply     string // prefix of the reply; "" for ok
+		reserved  bool   // Reserve was asked
+		spawned   bool   // a new instance was spawned
+		logsError string
+	}{
+		{name: "scale up with room", cmd: engine.Command{Verb: engine.CmdScale, Worker: "a", N: 3}, reserved: true, spawned: true},
+		{name: "scale up on a full disk", reserve: full, cmd: engine.Command{Verb: engine.CmdScale, Worker: "a", N: 3}, reply: "scale refused: the state file has no room for 2 more instances", reserved: true, logsError: "scale a refused"},
+		{name: "scale down on a full disk", reserve: full, cmd: engine.Command{Verb: engine.CmdScale, Worker: "a", N: 0}},
+		{name: "reload adding a worker on a full disk", reserve: full, reload: threeWorkers + "  d: {command: [d], replicas: 2}\n", reserved: true, logsError: "reload refused"},
+		{name: "reload adding a worker with room", reload: threeWorkers + "  d: {command: [d], replicas: 2}\n", reserved: true, spawned: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, threeWorkers, driver.Options{}, func(o *fakeOS, _ *fakeStore) { o.byHandle = true })
+			r.start()
+			r.pump()
+			r.store.reserveErr = tt.reserve
+			mark := r.o.mark()
+			var log []string
+			if tt.reload != "" {
+				r.d.Handle([]engine.Event{{Kind: engine.EvReload, Config: parse(t, tt.reload)}})
+				r.pump()
+				log = r.o.since(mark)
+			} else {
+				log = r.cmd(tt.cmd)
+				i := index(log, "reply")
+				if i < 0 || !strings.HasPrefix(log[i], "reply "+tt.reply) {
+					t.Fatalf("log %q: want a reply %q", log, tt.reply)
+				}
+			}
+			if got := index(log, "reserve") >= 0; got != tt.reserved {
+				t.Errorf("log %q: reserved %v, want %v", log, got, tt.reserved)
+			}
+			if got := index(log, "spawn") >= 0; got != tt.spawned {
+				t.Errorf("log %q: spawned %v, want %v", log, got, tt.spawned)
+			}
+			if tt.logsError != "" && !strings.Contains(r.logs.String(), tt.logsError) {
+				t.Errorf("driver log %q: want %q", r.logs.String(), tt.logsError)
 			}
 		})
 	}

@@ -211,6 +211,10 @@ type Store interface {
 	// where it was found (for messages).
 	Read() (*State, string, error)
 	Write(build func() *State) error
+	// Reserve makes room for extra more instances than the last write
+	// named, so that the writes that follow a scale-up cannot fail for
+	// want of space: a scale-up it cannot reserve for is refused.
+	Reserve(extra int) error
 	// Remove deletes the state: a clean shutdown leaves nothing to adopt.
 	Remove()
 }

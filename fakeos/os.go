@@ -447,6 +447,15 @@ func (s *memStore) Write(build func() *driver.State) error {
 	return nil
 }
 
+// Reserve implements driver.Store: the room a scale-up needs cannot be
+// had while the disk fails writes (state_write_fail: a full disk).
+func (s *memStore) Reserve(int) error {
+	if s.w.now < s.w.writeFailUntil {
+		return errNoSpace
+	}
+	return nil
+}
+
 // corrupt makes both slots unreadable: the next read finds no state and
 // reports the damage; the next write that works writes a new one.
 func (s *memStore) corrupt() {

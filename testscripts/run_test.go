@@ -4,6 +4,7 @@ package testscripts
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"maps"
@@ -64,6 +65,8 @@ func TestRun(t *testing.T) {
 		"touchold":  cmdTouchOld,
 		"zombies":   cmdZombies,
 		"cpuusage":  cmdCPUUsage,
+		"tinyfs":    cmdTinyFS,
+		"fillfs":    cmdFillFS,
 	}))
 }
 
@@ -104,6 +107,8 @@ func realOSParams(t *testing.T, dir string, cmds map[string]func(ts *testscript.
 				return memoryCgroup(), nil
 			case "exitinfo":
 				return kernelKeepsExitInfo(), nil
+			case "tmpfs":
+				return canMountTmpfs(), nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -459,3 +464,58 @@ func cmdNoCgroups(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// cmdTinyFS: tinyfs DIR SIZE — mount a tmpfs of SIZE (e.g. 256k) on DIR
+// for the rest of the script (the condition [tmpfs]: one can be).
+func cmdTinyFS(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: tinyfs DIR SIZE")
+	}
+	dir := ts.MkAbs(args[0])
+	ts.Check(os.MkdirAll(dir, 0o755))
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "mode=0700,size="+args[1]); err != nil {
+		ts.Fatalf("tinyfs: %v (guard the script with [tmpfs])", err)
+	}
+	ts.Defer(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+}
+
+// cmdFillFS: fillfs FILE — write FILE until its filesystem is full.
+func cmdFillFS(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: fillfs FILE")
+	}
+	f, err := os.OpenFile(ts.MkAbs(args[0]), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	ts.Check(err)
+	defer f.Close()
+	buf := make([]byte, 4096)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				ts.Fatalf("fillfs: %v", err)
+			}
+			break
+		}
+	}
+	for _, n := range []int{1024, 1} { // the last partial page too
+		for {
+			if _, err := f.Write(buf[:n]); err != nil {
+				break
+			}
+		}
+	}
+}
+
+// canMountTmpfs reports whether this test may mount a tmpfs (root, and
+// not in a container that forbids mounts).
+func canMountTmpfs() bool {
+	dir, err := os.MkdirTemp("", "hsu-tmpfs-")
+	if err != nil {
+		return false
+	}
+	defer os.Remove(dir)
+	if syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=64k") != nil {
+		return false
+	}
+	syscall.Unmount(dir, syscall.MNT_DETACH)
+	return true
+}

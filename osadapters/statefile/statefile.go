@@ -35,7 +35,18 @@ type Store struct {
 	dir    string
 	seq    uint64
 	slots  [2]*os.File
+	// reserved is the size both slots are preallocated to: a write that
+	// fits never needs a block from the filesystem, so a disk that fills
+	// up after the start cannot fail it. lastLen and lastInstances are
+	// of the last write, to size the room a scale-up needs (Reserve).
+	reserved      int64
+	lastLen       int
+	lastInstances int
 }
+
+// minReserve is the least room a slot is preallocated with: a state
+// with a few dozen instances.
+const minReserve = 16 << 10
 
 // Open returns the store of the state dir dir (nothing is read yet).
 func Open(dir string) *Store { return &Store{dir: dir} }
@@ -58,19 +69,88 @@ func (s *Store) write(st *stateFile) error {
 	// slot and the other keeps the last good state.
 	seq := s.seq + 1
 	i := int(seq % 2)
-	if s.slots[i] == nil {
-		f, err := os.OpenFile(s.slotPath(i), os.O_RDWR|os.O_CREATE, 0o600)
-		if err != nil {
-			return fmt.Errorf("write state: %w", err)
-		}
-		s.slots[i] = f
-	}
 	buf := fmt.Appendf(nil, "hsu-state %d %d %08x\n", seq, len(b), crc32.ChecksumIEEE(b))
-	if _, err := s.slots[i].WriteAt(append(buf, b...), 0); err != nil {
+	buf = append(buf, b...)
+	if int64(len(buf)) > s.reserved {
+		// Grown ahead of need, for both slots; if the disk has no room
+		// for that, the write below may still fit.
+		s.reserve(2 * int64(len(buf)))
+	}
+	f, err := s.slot(i)
+	if err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	if _, err := f.WriteAt(buf, 0); err != nil {
 		return fmt.Errorf("write state %s: %w", s.slotPath(i), err)
 	}
 	s.seq = seq
+	s.lastLen, s.lastInstances = len(buf), len(st.Saved.Instances)
 	return nil
+}
+
+// slot opens slot i for writing.
+func (s *Store) slot(i int) (*os.File, error) {
+	if s.slots[i] == nil {
+		f, err := os.OpenFile(s.slotPath(i), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		s.slots[i] = f
+	}
+	return s.slots[i], nil
+}
+
+// reserve preallocates both slots to at least size bytes.
+func (s *Store) reserve(size int64) error {
+	size = max(size, minReserve)
+	if size <= s.reserved {
+		return nil
+	}
+	for i := range 2 {
+		f, err := s.slot(i)
+		if err == nil {
+			err = preallocate(f, size)
+		}
+		if err != nil {
+			return fmt.Errorf("reserve %d bytes for %s: %w", size, s.slotPath(i), err)
+		}
+	}
+	s.reserved = size
+	return nil
+}
+
+// Reserve makes room in the state file for extra more instances than
+// the last write named, with as much again to spare, before hsu starts
+// them: a scale-up that cannot have that room is refused instead of
+// making later writes fail.
+func (s *Store) Reserve(extra int) error {
+	per := 256 // bytes per instance before anything is written
+	if s.lastInstances > 0 {
+		per = max(per, s.lastLen/s.lastInstances+64)
+	}
+	return s.reserve(2 * int64(s.lastLen+extra*per))
+}
+
+// preallocate makes f at least size bytes, with its blocks allocated:
+// where the filesystem cannot allocate ahead (fallocate), by writing
+// zeros, which the slot's length header makes the reader ignore.
+func preallocate(f *os.File, size int64) error {
+	err := fallocate(f, size)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, errNoFallocate) {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() >= size {
+		return nil
+	}
+	_, err = f.WriteAt(make([]byte, size-fi.Size()), fi.Size())
+	return err
 }
 
 // read returns the newest valid state, nil if there is none; later
@@ -88,6 +168,9 @@ func (s *Store) read() (*stateFile, string, error) {
 		if err != nil {
 			s.damage = append(s.damage, fmt.Sprintf("%s: %v", s.slotPath(i), err))
 			continue
+		}
+		if len(b) == 0 || b[0] == 0 {
+			continue // reserved, never written
 		}
 		seq, body, why := parseSlot(b)
 		if why != "" {

@@ -52,7 +52,9 @@ func TestStateStore(t *testing.T) {
 		{name: "flipped byte fails the checksum", writes: 2, want: 1, damaged: []string{"state.0: checksum mismatch"}, damage: func(t *testing.T, s *Store) {
 			p := s.slotPath(0)
 			b, _ := os.ReadFile(p)
-			b[len(b)-3] ^= 0x20
+			_, body, _ := parseSlot(b)
+			end := strings.IndexByte(string(b), '\n') + 1 + len(body)
+			b[end-3] ^= 0x20
 			os.WriteFile(p, b, 0o600)
 		}},
 		{name: "shorter state over a longer one", writes: 3, want: 3, damage: nil},
