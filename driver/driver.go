@@ -434,7 +434,7 @@ func (d *Driver) refuseGrowth(ev *engine.Event) bool {
 		d.log.Error("reload "+msg, "kept", "the running config")
 		return true
 	}
-	d.log.Error("scale "+ev.Cmd.Worker+" "+msg)
+	d.log.Error("scale " + ev.Cmd.Worker + " " + msg)
 	d.mu.Lock()
 	reply := d.replies[ev.Cmd.ID]
 	delete(d.replies, ev.Cmd.ID)
