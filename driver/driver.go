@@ -453,11 +453,11 @@ func (d *Driver) do(a *engine.Action) {
 	case engine.ActSpawn:
 		d.spawn(h, a.Spec)
 	case engine.ActSignal:
-		err := error(Errno("ESRCH"))
 		if p, ok := d.procs[h]; ok {
-			err = d.os.Signal(h, p, a.Signal)
+			d.os.Signal(h, p, a.Signal, Completion{d: d, h: h, act: a.Kind})
+			break
 		}
-		d.os.Post(engine.Event{Kind: engine.EvDone, H: h, Done: a.Kind, Err: errString(err)})
+		d.os.Post(engine.Event{Kind: engine.EvDone, H: h, Done: a.Kind, Err: "ESRCH"})
 	case engine.ActKill:
 		d.os.Kill(h, d.killTarget(h), Completion{d: d, h: h, act: a.Kind})
 	case engine.ActStopCommand:

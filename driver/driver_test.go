@@ -134,9 +134,9 @@ func (o *fakeOS) Watch(h engine.Handle, p driver.Proc, exited func(driver.ExitSt
 	return nil
 }
 
-func (o *fakeOS) Signal(h engine.Handle, p driver.Proc, sig string) error {
+func (o *fakeOS) Signal(h engine.Handle, p driver.Proc, sig string, done driver.Completion) {
 	o.record("signal %s %d %s", rk(h), p.PID, sig)
-	return nil
+	done.Done(nil)
 }
 
 // Kill also ends the instance, as the real one does.

@@ -50,7 +50,9 @@ type OS interface {
 	Watch(h engine.Handle, p Proc, exited func(ExitStatus)) error
 	// Signal sends sig to the instance's process group (to p alone when
 	// !p.Group).
-	Signal(h engine.Handle, p Proc, sig string) error
+	// It may be sent after Signal returns: done.Done reports the error
+	// (ESRCH when the process is gone).
+	Signal(h engine.Handle, p Proc, sig string, done Completion)
 	// Kill SIGKILLs everything of the instance and calls done.Done once it
 	// is all gone, or the platform's deadline passed.
 	Kill(h engine.Handle, p Proc, done Completion)

@@ -183,3 +183,34 @@ func TestStepAllocatesNothing(t *testing.T) {
 		t.Fatalf("exit/timer/spawn/probe steps allocate %.1f times per cycle, want 0", allocs)
 	}
 }
+
+// BenchmarkShutdown1000 measures a whole shutdown of 1000 running
+// workers, every exit its own step, as when hsu stops them all (W4 of
+// ../shared/bench at 1000): it was quadratic in the worker count.
+func BenchmarkShutdown1000(b *testing.B) {
+	s := "version: 1\nworkers:\n"
+	for i := 0; i < 1000; i++ {
+		s += fmt.Sprintf("  w%d: {command: [w], restart: {start_seconds: 0s}}\n", i)
+	}
+	cfg := parseConfig(b, s)
+	b.ReportAllocs()
+	for b.Loop() {
+		e := New(cfg, fixedRand(0.3))
+		var hs []Handle
+		for _, a := range e.Step(Event{Kind: EvStart}) {
+			if a.Kind == ActSpawn {
+				hs = append(hs, a.H)
+			}
+		}
+		for i, h := range hs {
+			e.Step(Event{Kind: EvSpawned, H: h, PID: 1000 + i, At: time.Millisecond})
+		}
+		e.Step(Event{Kind: EvCommand, Cmd: Command{Verb: CmdShutdown, ID: 1}, At: time.Second})
+		for _, h := range hs {
+			e.Step(Event{Kind: EvExited, H: h, Code: -1, Signal: "TERM", At: 2 * time.Second})
+		}
+		if !e.Done() {
+			b.Fatal("shutdown did not finish")
+		}
+	}
+}

@@ -195,7 +195,11 @@ func (o *simOS) Watch(h engine.Handle, pr driver.Proc, exited func(driver.ExitSt
 
 // Signal implements driver.OS. A zombie leader (dead, its exit not yet
 // taken) can still be signalled, as on a real kernel.
-func (o *simOS) Signal(h engine.Handle, pr driver.Proc, sig string) error {
+func (o *simOS) Signal(h engine.Handle, pr driver.Proc, sig string, done driver.Completion) {
+	done.Done(o.signal(h, pr, sig))
+}
+
+func (o *simOS) signal(h engine.Handle, pr driver.Proc, sig string) error {
 	w := o.w()
 	p := w.procs[pr.PID]
 	if w.dying || p == nil || p.owner != h {
@@ -234,7 +238,7 @@ func (o *simOS) Kill(h engine.Handle, pr driver.Proc, done driver.Completion) {
 
 // StopCommand implements driver.OS: the command asks the process to exit.
 func (o *simOS) StopCommand(h engine.Handle, pr driver.Proc, _ *config.Worker, done driver.Completion) {
-	done.Done(o.Signal(h, pr, "TERM"))
+	done.Done(o.signal(h, pr, "TERM"))
 }
 
 // Probe implements driver.OS: the probe sees the ground truth.

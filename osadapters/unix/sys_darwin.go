@@ -233,7 +233,7 @@ func (*cgroups) procs(engine.Handle) []int                                   { r
 func (*cgroups) empty(engine.Handle) bool                                    { return true }
 func (*cgroups) kill(engine.Handle)                                          {}
 func (*cgroups) oomKilled(engine.Handle) bool                                { return false }
-func (*cgroups) remove(engine.Handle)                                        {}
+func (*cgroups) remove(engine.Handle, bool)                                  {}
 func (*cgroups) removeSubtree()                                              {}
 func (*cgroups) setLimits(engine.Handle, *config.Worker) error               { return nil }
 func (*cgroups) afterStart(engine.Handle, *config.Worker, int) error         { return nil }

@@ -117,9 +117,14 @@ func (r *reaper) add(u *Unix) {
 				case <-again:
 				}
 				again = nil
-				if reapOrphans(r.isLeader, seen, time.Now()) {
+				if reapOrphans(r.isLeader, r.inInstance, seen, time.Now()) {
 					again = time.After(orphanGrace) // a zombie is waiting for its grace to end
 				}
+				// A pass reads every child's /proc entry: a burst of
+				// SIGCHLDs (1000 instances stopping) is one pass per
+				// reapPause, not one per signal, which made a mass stop
+				// quadratic and starved the driver of CPU.
+				time.Sleep(reapPause)
 			}
 		}()
 	})
@@ -138,11 +143,36 @@ func (r *reaper) isLeader(pid int) bool {
 	return false
 }
 
+// inInstance reports whether pid is in an instance cgroup of some
+// system: a grandchild of hsu, reparented to it, never a child hsu
+// started itself (a probe), whose exit status its own waiter takes.
+func (r *reaper) inInstance(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, u := range r.systems {
+		if u.cg != nil && bytes.Contains(b, []byte(u.cg.rel)) {
+			return true
+		}
+	}
+	return false
+}
+
 const orphanGrace = 500 * time.Millisecond
 
-// reapOrphans reaps zombie children that are not leaders and have been
-// zombies for orphanGrace; it reports whether some zombie still waits.
-func reapOrphans(isLeader func(int) bool, seen map[int]time.Time, now time.Time) bool {
+// reapPause is the least time between two passes of the orphan reaper.
+const reapPause = 20 * time.Millisecond
+
+// reapOrphans reaps zombie children that are not leaders: at once if
+// they are in an instance cgroup (an instance's kill waits for its cgroup
+// to empty, and a zombie stays in it until reaped), else once they have
+// been zombies for orphanGrace (a child hsu started, such as an exec
+// probe, is reaped by its own waiter); it reports whether some zombie
+// still waits.
+func reapOrphans(isLeader, inInstance func(int) bool, seen map[int]time.Time, now time.Time) bool {
 	pending := false
 	zombies := map[int]bool{}
 	for _, pid := range children() {
@@ -150,6 +180,11 @@ func reapOrphans(isLeader func(int) bool, seen map[int]time.Time, now time.Time)
 			continue
 		}
 		if f := statFields(strconv.Itoa(pid)); len(f) < 1 || f[0] != "Z" {
+			continue
+		}
+		if inInstance(pid) {
+			var ws unix.WaitStatus
+			unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 			continue
 		}
 		zombies[pid] = true
@@ -412,8 +447,13 @@ type cgroups struct {
 	// instances join theirs right after the start instead.
 	noClone3 atomic.Bool
 	root     string            // cgroup2 dir holding one cgroup per instance
+	rel      string            // root as /proc/PID/cgroup shows it ("/hsu/<hash>/")
 	v2       map[string]bool   // controllers enabled for the instance cgroups
 	v1       map[string]string // controller -> cgroup v1 dir holding one cgroup per instance
+	// v1dirs: instance handle -> the cgroup v1 dirs made for its limits
+	// (most instances have none: exits and cleanups then touch no v1
+	// hierarchy, which at 1000 instances stopping was a fifth of the CPU).
+	v1dirs sync.Map
 }
 
 // limitControllers are the controllers hsu sets kernel limits with.
@@ -440,7 +480,7 @@ func openCgroups(stateDir string) *cgroups {
 			continue
 		}
 		os.Remove(probe)
-		c := &cgroups{root: root, v2: map[string]bool{}, v1: map[string]string{}}
+		c := &cgroups{root: root, rel: "/hsu/" + sub + "/", v2: map[string]bool{}, v1: map[string]string{}}
 		c.noClone3.Store(!kernelAtLeast(5, 7))
 		avail, _ := os.ReadFile(filepath.Join(base, "cgroup.controllers"))
 		for _, ctrl := range limitControllers {
@@ -603,6 +643,7 @@ func (c *cgroups) joinBeforeExec(h engine.Handle, spec *config.Worker, cmd *exec
 		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("%s cgroup: %w", ctrl, err)
 		}
+		c.addV1Dir(h, dir)
 		if err := writeLimits(dir, l.v1); err != nil {
 			return nil, err
 		}
@@ -616,6 +657,33 @@ func (c *cgroups) joinBeforeExec(h engine.Handle, spec *config.Worker, cmd *exec
 
 func (c *cgroups) dir(h engine.Handle) string { return filepath.Join(c.root, instKey(h)) }
 
+// addV1Dir records a cgroup v1 dir made for instance h (one spawn at a
+// time per handle: no lock needed beyond the map's).
+func (c *cgroups) addV1Dir(h engine.Handle, dir string) {
+	dirs, _ := c.v1dirs.Load(h)
+	prev, _ := dirs.([]string)
+	c.v1dirs.Store(h, append(prev[:len(prev):len(prev)], dir))
+}
+
+// v1DirsOf lists the cgroup v1 dirs of instance h: those it was given,
+// or, for an instance of an earlier hsu (a stray, a cleanup by handle),
+// every hierarchy's.
+func (c *cgroups) v1DirsOf(h engine.Handle, known bool) []string {
+	if dirs, ok := c.v1dirs.Load(h); ok {
+		return dirs.([]string)
+	}
+	if known {
+		return nil
+	}
+	var out []string
+	for _, ctrl := range limitControllers {
+		if c.v1[ctrl] != "" {
+			out = append(out, filepath.Join(c.v1[ctrl], instKey(h)))
+		}
+	}
+	return out
+}
+
 // prepare creates the instance's cgroup and makes the child start in it
 // (clone3 CLONE_INTO_CGROUP), so not even its first fork escapes.
 func (c *cgroups) prepare(h engine.Handle, attr *syscall.SysProcAttr) (func(), error) {
@@ -624,7 +692,7 @@ func (c *cgroups) prepare(h engine.Handle, attr *syscall.SysProcAttr) (func(), e
 	if errors.Is(err, os.ErrExist) {
 		// Left by an hsu whose state file was lost: nothing in it is wanted.
 		c.kill(h)
-		c.remove(h)
+		c.remove(h, false)
 		err = os.Mkdir(dir, 0o755)
 	}
 	if err != nil {
@@ -684,9 +752,16 @@ func (c *cgroups) kill(h engine.Handle) {
 // oomKilled reports whether the kernel OOM-killed a process of the
 // instance (memory.events on cgroup2, memory.oom_control on v1).
 func (c *cgroups) oomKilled(h engine.Handle) bool {
-	files := []string{filepath.Join(c.dir(h), "memory.events")}
-	if c.v1["memory"] != "" {
-		files = append(files, filepath.Join(c.v1["memory"], instKey(h), "memory.oom_control"))
+	var files []string
+	if c.v2["memory"] {
+		files = append(files, filepath.Join(c.dir(h), "memory.events"))
+	}
+	if mem := c.v1["memory"]; mem != "" {
+		for _, dir := range c.v1DirsOf(h, true) {
+			if strings.HasPrefix(dir, mem+"/") {
+				files = append(files, filepath.Join(dir, "memory.oom_control"))
+			}
+		}
 	}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
@@ -783,13 +858,9 @@ func (c *cgroups) removeSubtree() {
 	}
 }
 
-func (c *cgroups) remove(h engine.Handle) {
-	dirs := []string{c.dir(h)}
-	for _, ctrl := range limitControllers {
-		if c.v1[ctrl] != "" {
-			dirs = append(dirs, filepath.Join(c.v1[ctrl], instKey(h)))
-		}
-	}
+func (c *cgroups) remove(h engine.Handle, known bool) {
+	dirs := append([]string{c.dir(h)}, c.v1DirsOf(h, known)...)
+	c.v1dirs.Delete(h)
 	for _, dir := range dirs {
 		for i := 0; i < 100; i++ {
 			if err := os.Remove(dir); err == nil || errors.Is(err, os.ErrNotExist) {

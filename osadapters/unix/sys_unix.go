@@ -180,11 +180,11 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 		}
 		defer cgDone()
 		if err := u.cg.setLimits(h, spec); err != nil {
-			u.cg.remove(h)
+			u.cg.remove(h, true)
 			return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
 		}
 		if st, err := u.cg.joinBeforeExec(h, spec, cmd); err != nil {
-			u.cg.remove(h)
+			u.cg.remove(h, true)
 			return Proc{}, fmt.Errorf("start %s: %w", instKey(h), err)
 		} else if st != nil {
 			status = st
@@ -247,21 +247,18 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 	proc := cmd.Process
 	drained, stopDrain := u.drain(h, logs, outR, errR)
 	finish := func() {
-		// The leader has exited and stays a zombie until everything else
-		// is done, so its PID and process-group ID cannot be reused while
-		// hsu may still signal them: kill whatever is left of its group
-		// and cgroup (no grandchild survives and the FIFOs reach EOF),
-		// drain, clean up, and only then reap.
-		oom := false
-		st := waitLeader(proc, func() {
-			u.killUntilEmpty(h, p)
-			if !waitDrained(drained, 5*time.Second, stopDrain) {
-				u.removeFIFOs(h) // a writer escaped: never reuse them
-			}
-			oom = u.cg != nil && u.cg.oomKilled(h)
-			u.cleanup(h)
-		}, &u.mu, func() { delete(u.leaders, p.PID) })
-		st.OOM = st.OOM || oom
+		// The leader has exited and stays a zombie until the rest of
+		// its group and cgroup is killed, so its PID and process-group ID
+		// cannot be reused while hsu may still signal them; only then is
+		// it reaped (no grandchild survives, and the FIFOs reach EOF).
+		st := waitLeader(proc, func() { u.killUntilEmpty(h, p) }, &u.mu, func() { delete(u.leaders, p.PID) })
+		// Reaped, and forgotten as a leader: nothing signals its PID any
+		// more. Its output is drained before its exit is reported.
+		if !waitDrained(drained, 5*time.Second, stopDrain) {
+			u.removeFIFOs(h) // a writer escaped: never reuse them
+		}
+		st.OOM = st.OOM || (u.cg != nil && u.cg.oomKilled(h))
+		u.cleanup(h)
 		u.mu.Lock()
 		delete(u.cpu, h)
 		u.mu.Unlock()
@@ -371,10 +368,16 @@ func restart(cmd *exec.Cmd, attr *syscall.SysProcAttr) *exec.Cmd {
 		Stdout: cmd.Stdout, Stderr: cmd.Stderr, ExtraFiles: cmd.ExtraFiles, SysProcAttr: attr}
 }
 
-// cleanup removes what an instance leaves in the state dir and cgroup
-// tree (its FIFOs stay for the replica's next instance where it has a
-// cgroup; Close removes them).
-func (u *Unix) cleanup(h engine.Handle) {
+// cleanup removes what an instance this hsu started leaves in the state
+// dir and cgroup tree (its FIFOs stay for the replica's next instance
+// where it has a cgroup; Close removes them).
+func (u *Unix) cleanup(h engine.Handle) { u.cleanupOf(h, true) }
+
+// cleanupStray is cleanup for an instance of an earlier hsu, whose
+// cgroup v1 dirs this one does not know.
+func (u *Unix) cleanupStray(h engine.Handle) { u.cleanupOf(h, false) }
+
+func (u *Unix) cleanupOf(h engine.Handle, known bool) {
 	u.mu.Lock()
 	if w := u.holds[h]; w != nil {
 		w.Close() // gone before its release
@@ -382,7 +385,7 @@ func (u *Unix) cleanup(h engine.Handle) {
 	}
 	u.mu.Unlock()
 	if u.cg != nil {
-		u.cg.remove(h)
+		u.cg.remove(h, known)
 	} else {
 		u.removeFIFOs(h)
 	}
@@ -531,7 +534,7 @@ func (u *Unix) Kill(h engine.Handle, p Proc) error {
 		}
 		if !alive && (u.cg == nil || u.cg.empty(h)) {
 			if p.PID == 0 {
-				u.cleanup(h) // cleanup by handle: nobody else removes its cgroup
+				u.cleanupStray(h) // cleanup by handle: nobody else removes its cgroup
 			}
 			return nil
 		}
