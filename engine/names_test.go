@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -191,5 +192,40 @@ workers:
 				h.fire("api", 1, TimerBackoff)
 			}
 		})
+	}
+}
+
+// TestStateJSON: the state file stores states by name, and reads the
+// numbers files of earlier versions have.
+func TestStateJSON(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    State
+		wantErr bool
+	}{
+		{`"running"`, Running, false},
+		{`"stopped"`, Stopped, false},
+		{`2`, Running, false}, // an earlier version's number
+		{`5`, Stopped, false},
+		{`"nope"`, 0, true},
+		{`99`, 0, true},
+		{`true`, 0, true},
+	}
+	for _, tt := range tests {
+		var r Recovered
+		err := json.Unmarshal([]byte(`{"state":`+tt.in+`}`), &r)
+		if (err != nil) != tt.wantErr || (err == nil && r.State != tt.want) {
+			t.Errorf("state %s: got %v, %v; want %v (error %v)", tt.in, r.State, err, tt.want, tt.wantErr)
+		}
+	}
+	for s := State(0); s < numStates; s++ {
+		b, err := json.Marshal(Recovered{State: s})
+		if err != nil || !strings.Contains(string(b), `"state":"`+s.String()+`"`) {
+			t.Errorf("%v marshals as %s, %v; want its name", s, b, err)
+		}
+		var back Recovered
+		if err := json.Unmarshal(b, &back); err != nil || back.State != s {
+			t.Errorf("%v round trip: %v, %v", s, back.State, err)
+		}
 	}
 }

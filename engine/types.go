@@ -10,6 +10,8 @@
 package engine
 
 import (
+	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/hsu-run/hsu/config"
@@ -40,6 +42,37 @@ func (s State) String() string {
 		return stateNames[s]
 	}
 	return "invalid"
+}
+
+// MarshalText writes a state by name (the state file): the numbering may
+// change between versions, the names do not.
+func (s State) MarshalText() ([]byte, error) {
+	if s >= numStates {
+		return nil, fmt.Errorf("invalid state %d", uint8(s))
+	}
+	return []byte(stateNames[s]), nil
+}
+
+// UnmarshalJSON reads a state by name, or by number as state files of
+// earlier versions have it.
+func (s *State) UnmarshalJSON(b []byte) error {
+	if n, err := strconv.ParseUint(string(b), 10, 8); err == nil {
+		if n >= uint64(numStates) {
+			return fmt.Errorf("invalid state %d", n)
+		}
+		*s = State(n)
+		return nil
+	}
+	name, err := strconv.Unquote(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid state %s", b)
+	}
+	st, ok := ParseState(name)
+	if !ok {
+		return fmt.Errorf("unknown state %q", name)
+	}
+	*s = st
+	return nil
 }
 
 // ParseState is the inverse of State.String.
