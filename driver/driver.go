@@ -91,6 +91,7 @@ type Driver struct {
 
 	mu      sync.Mutex
 	replies map[uint64]func(string)
+	found   map[engine.Handle]Proc // adopted processes, until their EvAdopted is stepped
 	nextCmd atomic.Uint64
 }
 
@@ -113,6 +114,7 @@ func New(cfg *config.Config, os OS, store Store, opt Options) *Driver {
 		os:  os, store: store, opt: opt, log: opt.Logger, sink: opt.Logs,
 		procs: map[engine.Handle]Proc{}, recovered: map[engine.Handle]Proc{},
 		listeners: map[string]Listener{}, addrs: map[string]string{}, replies: map[uint64]func(string){},
+		found: map[engine.Handle]Proc{},
 	}
 	d.build = d.state
 	d.info = d.log.Enabled(context.Background(), slog.LevelInfo)
@@ -377,6 +379,14 @@ func (d *Driver) step(ev *engine.Event) {
 	if d.refuseGrowth(ev) {
 		return
 	}
+	if ev.Kind == engine.EvAdopted && ev.OK {
+		d.mu.Lock()
+		if p, ok := d.found[ev.H]; ok {
+			d.procs[ev.H] = p // before the engine's actions name it
+			delete(d.found, ev.H)
+		}
+		d.mu.Unlock()
+	}
 	d.flushedInStep = false
 	obs := d.opt.Observer
 	if obs != nil {
@@ -555,8 +565,16 @@ func (d *Driver) runSpawns() {
 		if spec.ReadyLogLine != "" {
 			// Both streams watch for the line; the engine ignores a second report.
 			r.Logs = readySink{LogSink: d.sink, needle: []byte(spec.ReadyLogLine), fire: func() {
-				<-spawned
-				d.os.Post(engine.Event{Kind: engine.EvLogReady, H: h})
+				ready := engine.Event{Kind: engine.EvLogReady, H: h}
+				select {
+				case <-spawned:
+					d.os.Post(ready)
+				default:
+					// Seen before the batch's spawns are posted: it waits
+					// for them in a goroutine of its own, since fire runs
+					// in the output loop every instance shares.
+					go func() { <-spawned; d.os.Post(ready) }()
+				}
 			}}
 		}
 		if spec.Type == config.TypeIntegrated {
@@ -636,21 +654,11 @@ func (d *Driver) verify(h engine.Handle) {
 	d.os.Post(engine.Event{Kind: engine.EvVerified, H: h, OK: ok})
 }
 
-// adopt finds an unmanaged worker's process, now, so the PID is recorded
-// before any later action.
+// adopt looks for an unmanaged worker's process: the pidfile or the
+// /proc and socket scans of discover run in the OS, off the driver's
+// goroutine, and come back as EvAdopted (Completion.Found).
 func (d *Driver) adopt(h engine.Handle, spec *config.Worker) {
-	adopted := make(chan struct{})
-	defer close(adopted) // the exit is reported after EvAdopted
-	p, err := d.os.Find(h, spec)
-	if err == nil {
-		err = d.os.Watch(h, p, func(st ExitStatus) { <-adopted; d.exited(h, st) })
-	}
-	if err != nil {
-		d.os.Post(engine.Event{Kind: engine.EvAdopted, H: h, Err: err.Error()})
-		return
-	}
-	d.procs[h] = p
-	d.os.Post(engine.Event{Kind: engine.EvAdopted, H: h, OK: true, PID: p.PID})
+	d.os.Find(h, spec, Completion{d: d, h: h, act: engine.ActAdopt})
 }
 
 func (d *Driver) probe(a *engine.Action) {

@@ -175,9 +175,9 @@ func (o *fakeOS) Verify(p driver.Proc) bool {
 	return o.verifyOK
 }
 
-func (o *fakeOS) Find(h engine.Handle, spec *config.Worker) (driver.Proc, error) {
+func (o *fakeOS) Find(h engine.Handle, spec *config.Worker, done driver.Completion) {
 	o.record("find %s", rk(h))
-	return driver.Proc{PID: 77}, o.findErr // an unmanaged process: not a group leader of hsu's
+	done.Found(driver.Proc{PID: 77}, o.findErr) // an unmanaged process: not a group leader of hsu's
 }
 
 func (o *fakeOS) Listen(addr string) (driver.Listener, error) {

@@ -69,8 +69,10 @@ type OS interface {
 	// Verify reports whether p is still the process that was started (PID
 	// and start time), so a reused PID is never adopted.
 	Verify(p Proc) bool
-	// Find locates an unmanaged worker's process (pidfile or discover).
-	Find(h engine.Handle, spec *config.Worker) (Proc, error)
+	// Find locates an unmanaged worker's process (pidfile or discover)
+	// and reports it with done.Found, from any goroutine: the scans of
+	// discover read every process's /proc entry.
+	Find(h engine.Handle, spec *config.Worker, done Completion)
 	// Listen binds the socket of an integrated worker's replica.
 	Listen(addr string) (Listener, error)
 	// BootID identifies this boot: PIDs from another boot are never trusted.
@@ -126,6 +128,24 @@ func (c Completion) Done(err error) {
 		ev.Err = err.Error()
 	}
 	c.d.os.Post(ev)
+}
+
+// Found reports an unmanaged worker's process (Find): hsu watches it
+// and then posts EvAdopted, whose exit is reported only after it.
+func (c Completion) Found(p Proc, err error) {
+	d, h := c.d, c.h
+	if err == nil {
+		adopted := make(chan struct{})
+		if err = d.os.Watch(h, p, func(st ExitStatus) { <-adopted; d.exited(h, st) }); err == nil {
+			d.mu.Lock()
+			d.found[h] = p
+			d.mu.Unlock()
+			d.os.Post(engine.Event{Kind: engine.EvAdopted, H: h, OK: true, PID: p.PID})
+			close(adopted)
+			return
+		}
+	}
+	d.os.Post(engine.Event{Kind: engine.EvAdopted, H: h, Err: err.Error()})
 }
 
 // Sampled reports a sample; a failed one re-arms the engine's next.

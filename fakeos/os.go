@@ -285,13 +285,15 @@ func (o *simOS) Verify(pr driver.Proc) bool {
 }
 
 // Find implements driver.OS: an unmanaged worker's process is the one
-// started outside hsu for it.
-func (o *simOS) Find(h engine.Handle, _ *config.Worker) (driver.Proc, error) {
+// started outside hsu for it. Found at once; its EvAdopted comes after
+// the latency of any completion.
+func (o *simOS) Find(h engine.Handle, _ *config.Worker, done driver.Completion) {
 	p := o.w().external[h.Worker]
 	if p == nil || !p.alive {
-		return driver.Proc{}, errors.New("no such process")
+		done.Found(driver.Proc{}, errors.New("no such process"))
+		return
 	}
-	return driver.Proc{PID: p.pid, StartTime: int64(p.serial)}, nil
+	done.Found(driver.Proc{PID: p.pid, StartTime: int64(p.serial)}, nil)
 }
 
 // Listen implements driver.OS: a port 0 gets the next free fake port.

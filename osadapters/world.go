@@ -357,7 +357,9 @@ func (w *World) Throttle(h engine.Handle, _ Proc, resource string) error {
 func (w *World) Verify(p Proc) bool { return w.sys.Verify(p) }
 
 // Find implements driver.OS.
-func (w *World) Find(_ engine.Handle, spec *config.Worker) (Proc, error) { return w.sys.Find(spec) }
+func (w *World) Find(_ engine.Handle, spec *config.Worker, done driver.Completion) {
+	go func() { done.Found(w.sys.Find(spec)) }() // discover scans /proc
+}
 
 // BootID implements driver.OS.
 func (w *World) BootID() string { return w.sys.BootID() }
