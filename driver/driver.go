@@ -318,18 +318,21 @@ func (d *Driver) reportDamage(st *State, path string) {
 		d.log.Warn("state file: using the other copy; changes after it are lost", "file", path)
 		return
 	}
-	instead := "instances are found by their cgroups: killed, then their replicas start afresh"
+	instead := "instances are found by their cgroups (without cgroups on Linux, by their environment marker): adopted where their leader is verified, else killed and their replicas started afresh"
 	if !d.os.FindsByHandle() {
-		instead = "without cgroups, instances it named cannot be found: they may still run, unsupervised"
+		instead += "; on macOS nothing finds them: they may still run, unsupervised"
 	}
 	d.log.Error("no readable state file: hsu starts every worker afresh", "instead", instead)
 }
 
 // strays hands the engine the instances the OS finds by handle (their
-// cgroups) that the state file does not name: spawned after the last
-// write that worked, by an hsu that then died. Each becomes an in-flight
-// spawn of its replica, which the engine kills by handle before it starts
-// the replica afresh, so a stray never runs beside a new instance.
+// cgroups, or their environment marker) that the state file does not
+// name: spawned after the last write that worked, by an hsu that then
+// died, or named by a state file that cannot be read. One whose leader
+// the OS can tell and Verify confirms is adopted; any other becomes an
+// in-flight spawn of its replica, which the engine kills by handle before
+// it starts the replica afresh, so a stray never runs beside a new
+// instance.
 func (d *Driver) strays(saved *engine.Saved) *engine.Saved {
 	found := d.os.Strays()
 	if len(found) == 0 {
@@ -346,7 +349,8 @@ func (d *Driver) strays(saved *engine.Saved) *engine.Saved {
 	for i, r := range saved.Instances {
 		at[rep{r.H.Worker, r.H.Replica}] = i
 	}
-	for _, h := range found {
+	for _, st := range found {
+		h := st.H
 		i, ok := at[rep{h.Worker, h.Replica}]
 		switch {
 		case ok && saved.Instances[i].H.Gen == h.Gen:
@@ -355,13 +359,24 @@ func (d *Driver) strays(saved *engine.Saved) *engine.Saved {
 			d.log.Warn("an older instance no state file names is left: killed", "instance", InstKey(h))
 			d.os.Kill(h, Proc{}, Completion{})
 			continue
-		case ok:
-			saved.Instances[i] = engine.Recovered{H: h, State: engine.Starting}
-		default:
-			at[rep{h.Worker, h.Replica}] = len(saved.Instances)
-			saved.Instances = append(saved.Instances, engine.Recovered{H: h, State: engine.Starting})
 		}
-		d.log.Warn("an instance the state file does not name (spawned after its last write): killed, then its replica starts afresh", "instance", InstKey(h))
+		// Its leader verified, it is adopted as if the file named it (the
+		// engine verifies it once more, and watches it); else it is an
+		// in-flight spawn, which the engine kills by handle.
+		r := engine.Recovered{H: h, State: engine.Starting}
+		if st.Leader.PID != 0 && d.os.Verify(st.Leader) {
+			r = engine.Recovered{H: h, State: engine.Running, PID: st.Leader.PID}
+			d.recovered[h] = st.Leader
+			d.log.Warn("an instance the state file does not name: its leader is verified, so it is adopted", "instance", InstKey(h), "pid", st.Leader.PID)
+		} else {
+			d.log.Warn("an instance the state file does not name, with no leader to verify: killed, then its replica starts afresh", "instance", InstKey(h))
+		}
+		if ok {
+			saved.Instances[i] = r
+		} else {
+			at[rep{h.Worker, h.Replica}] = len(saved.Instances)
+			saved.Instances = append(saved.Instances, r)
+		}
 		saved.NextGen = max(saved.NextGen, h.Gen+1)
 	}
 	return saved

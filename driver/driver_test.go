@@ -49,7 +49,7 @@ type fakeOS struct {
 	sampleErr   error
 	usage       engine.Usage
 
-	strays []engine.Handle // what Strays finds
+	strays []driver.Stray // what Strays finds
 
 	spawns []spawnCall
 	exits  map[string]func(driver.ExitStatus) // "worker-replica" -> exited of its current process
@@ -199,7 +199,7 @@ func (o *fakeOS) Listen(addr string) (driver.Listener, error) {
 func (o *fakeOS) BootID() string      { return o.boot }
 func (o *fakeOS) FindsByHandle() bool { return o.byHandle }
 
-func (o *fakeOS) Strays() []engine.Handle { return o.strays }
+func (o *fakeOS) Strays() []driver.Stray { return o.strays }
 
 type fakeListener struct {
 	o    *fakeOS
@@ -1180,33 +1180,56 @@ workers:
 	}
 }
 
-// TestStraysBecomeInFlightSpawns: an instance the OS finds by handle but
-// the state file does not name (spawned after its last good write) is
-// killed by handle before its replica starts afresh.
-func TestStraysBecomeInFlightSpawns(t *testing.T) {
+// TestStrays: an instance the OS finds by handle but the state file does
+// not name (spawned after its last good write) is adopted when its leader
+// is verified, and otherwise killed by handle before its replica starts
+// afresh; a log line says which.
+func TestStrays(t *testing.T) {
 	stray := engine.Handle{Worker: "api", Replica: 1, Gen: 7}
-	r := newRig(t, `
+	tests := []struct {
+		name     string
+		leader   driver.Proc
+		verifies bool
+		adopted  bool
+		logs     string
+	}{
+		{name: "no leader to verify", logs: "no leader to verify: killed"},
+		{name: "leader no longer the same process", leader: driver.Proc{PID: 900, StartTime: 9, Group: true}, logs: "no leader to verify: killed"},
+		{name: "leader verified", leader: driver.Proc{PID: 900, StartTime: 9, Group: true}, verifies: true, adopted: true, logs: "leader is verified, so it is adopted"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, `
 version: 1
 workers:
   api: {command: [api]}
 `, driver.Options{}, func(o *fakeOS, st *fakeStore) {
-		o.byHandle, o.boot = true, "b"
-		o.strays = []engine.Handle{stray}
-		st.saved = &driver.State{Version: driver.StateVersion, BootID: "b", Saved: engine.Saved{NextGen: 5,
-			Instances: []engine.Recovered{{H: engine.Handle{Worker: "api", Replica: 1, Gen: 4}, PID: 0, State: engine.Exited}}}}
-	})
-	r.start()
-	r.pump()
-	l := r.o.since(0)
-	ik, is := index(l, "kill api-1 0"), index(l, "spawn api-1")
-	if ik < 0 || is < ik {
-		t.Fatalf("log %q: want the stray killed, then api-1 spawned", l)
-	}
-	if gen := r.o.spawns[0].h.Gen; gen <= stray.Gen {
-		t.Errorf("new instance has generation %d, want above the stray's %d", gen, stray.Gen)
-	}
-	if !strings.Contains(r.logs.String(), "does not name") {
-		t.Errorf("the stray is not logged:\n%s", r.logs)
+				o.byHandle, o.boot, o.verifyOK = true, "b", tt.verifies
+				o.strays = []driver.Stray{{H: stray, Leader: tt.leader}}
+				st.saved = &driver.State{Version: driver.StateVersion, BootID: "b", Saved: engine.Saved{NextGen: 5,
+					Instances: []engine.Recovered{{H: engine.Handle{Worker: "api", Replica: 1, Gen: 4}, PID: 0, State: engine.Exited}}}}
+			})
+			r.start()
+			r.pump()
+			l := r.o.since(0)
+			if !strings.Contains(r.logs.String(), tt.logs) {
+				t.Errorf("log %q missing from:\n%s", tt.logs, r.logs)
+			}
+			if tt.adopted {
+				if index(l, "watch api-1 900") < 0 || index(l, "spawn") >= 0 || index(l, "kill") >= 0 {
+					t.Fatalf("log %q: want the stray watched, nothing killed or spawned", l)
+				}
+				r.expectState("api", 1, engine.Running)
+				return
+			}
+			ik, is := index(l, "kill api-1 0"), index(l, "spawn api-1")
+			if ik < 0 || is < ik {
+				t.Fatalf("log %q: want the stray killed, then api-1 spawned", l)
+			}
+			if gen := r.o.spawns[0].h.Gen; gen <= stray.Gen {
+				t.Errorf("new instance has generation %d, want above the stray's %d", gen, stray.Gen)
+			}
+		})
 	}
 }
 

@@ -78,13 +78,23 @@ type OS interface {
 	// BootID identifies this boot: PIDs from another boot are never trusted.
 	BootID() string
 	// Strays lists the instances of this state dir the OS can find by
-	// handle alone (their cgroups), alive or not yet emptied, in a stable
-	// order; none where FindsByHandle is false.
-	Strays() []engine.Handle
+	// handle alone (their cgroups, or their environment marker), alive or
+	// not yet emptied, in a stable order, each with its leader where the
+	// OS can tell it (else Leader.PID is 0).
+	Strays() []Stray
 	// FindsByHandle reports whether a spawned instance can be found and
 	// killed by its handle alone (a cgroup), so that a crash before its PID
 	// is written leaves nothing behind unseen.
 	FindsByHandle() bool
+}
+
+// Stray is an instance the OS found by its handle alone (OS.Strays).
+type Stray struct {
+	H engine.Handle
+	// Leader is the process hsu started for it, if the OS can tell it
+	// (the one group leader among its processes): then it is adopted,
+	// once Verify confirms it, instead of killed.
+	Leader Proc
 }
 
 // SpawnReq is one instance for OS.Spawn to start, and what came of it.

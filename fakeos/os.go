@@ -320,22 +320,32 @@ func (o *simOS) BootID() string { return "sim" }
 // Strays implements driver.OS: with cgroups (or the environment marker
 // without), every instance of an hsu that still has a live process (its
 // leader, or a grandchild left in its cgroup) is found by its handle.
-func (o *simOS) Strays() []engine.Handle {
+func (o *simOS) Strays() []driver.Stray {
 	w := o.w()
 	if !w.plat.findsStrays() {
 		return nil
 	}
-	seen := map[engine.Handle]bool{}
-	var out []engine.Handle
+	at := map[engine.Handle]int{}
+	var out []driver.Stray
 	for _, pid := range w.livePIDs() {
 		p := w.procs[pid]
-		if p.alive && p.owner.Gen != 0 && p.epoch != 0 && !seen[p.owner] {
-			seen[p.owner] = true
-			out = append(out, p.owner)
+		if !p.alive || p.owner.Gen == 0 || p.epoch == 0 {
+			continue
+		}
+		i, seen := at[p.owner]
+		if !seen {
+			i = len(out)
+			at[p.owner] = i
+			out = append(out, driver.Stray{H: p.owner})
+		}
+		if p.leader == nil && !p.held {
+			// The leader, as the real adapter tells it: the one group
+			// leader among the instance's processes.
+			out[i].Leader = driver.Proc{PID: p.pid, StartTime: int64(p.serial), Group: true}
 		}
 	}
-	slices.SortFunc(out, func(a, b engine.Handle) int {
-		return cmp.Or(cmp.Compare(a.Worker, b.Worker), cmp.Compare(a.Replica, b.Replica), cmp.Compare(a.Gen, b.Gen))
+	slices.SortFunc(out, func(a, b driver.Stray) int {
+		return cmp.Or(cmp.Compare(a.H.Worker, b.H.Worker), cmp.Compare(a.H.Replica, b.H.Replica), cmp.Compare(a.H.Gen, b.H.Gen))
 	})
 	return out
 }

@@ -365,8 +365,8 @@ func (w *World) Find(_ engine.Handle, spec *config.Worker, done driver.Completio
 func (w *World) BootID() string { return w.sys.BootID() }
 
 // Strays implements driver.OS.
-func (w *World) Strays() []engine.Handle {
-	if s, ok := w.sys.(interface{ Strays() []engine.Handle }); ok {
+func (w *World) Strays() []driver.Stray {
+	if s, ok := w.sys.(interface{ Strays() []driver.Stray }); ok {
 		return s.Strays()
 	}
 	return nil

@@ -777,23 +777,22 @@ func (c *cgroups) oomKilled(h engine.Handle) bool {
 	return false
 }
 
-// remove deletes the instance's cgroups once they are empty.
 // Strays lists the instances whose cgroups in this state dir's subtree
 // still hold a process, by their handle (the cgroup's name), in name
-// order.
-func (u *Unix) Strays() []engine.Handle {
+// order, each with its leader where one can be told.
+func (u *Unix) Strays() []Stray {
 	if u.cg == nil {
 		return u.markedStrays()
 	}
 	ents, _ := os.ReadDir(u.cg.root)
-	var out []engine.Handle
+	var out []Stray
 	for _, e := range ents {
 		h, ok := parseInstKey(e.Name())
 		if !e.IsDir() || !ok {
 			continue
 		}
-		if procs, _ := os.ReadFile(filepath.Join(u.cg.root, e.Name(), "cgroup.procs")); len(strings.TrimSpace(string(procs))) > 0 {
-			out = append(out, h)
+		if pids := u.cg.procs(h); len(pids) > 0 {
+			out = append(out, Stray{H: h, Leader: leaderOf(pids)})
 		}
 	}
 	return out
@@ -801,10 +800,38 @@ func (u *Unix) Strays() []engine.Handle {
 
 // markedStrays is Strays without cgroups: the instances whose processes
 // carry the marker, in name order.
-func (u *Unix) markedStrays() []engine.Handle {
+func (u *Unix) markedStrays() []Stray {
 	m := u.marked()
-	out := slices.SortedFunc(maps.Keys(m), func(a, b engine.Handle) int { return strings.Compare(instKey(a), instKey(b)) })
+	var out []Stray
+	for _, h := range slices.SortedFunc(maps.Keys(m), func(a, b engine.Handle) int { return strings.Compare(instKey(a), instKey(b)) }) {
+		out = append(out, Stray{H: h, Leader: leaderOf(m[h])})
+	}
 	return out
+}
+
+// leaderOf tells the leader among an instance's processes, as hsu
+// started it: the one process that leads its own process group and
+// whose parent is not of the instance (hsu, which died, or the process
+// that adopted its orphans). Anything else, none or several, is no
+// verified leader: Proc{}.
+func leaderOf(pids []int) Proc {
+	var leader Proc
+	for _, pid := range pids {
+		f := statFields(strconv.Itoa(pid))
+		if len(f) < 20 || f[0] == "Z" {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		pgid, _ := strconv.Atoi(f[2])
+		if pgid != pid || slices.Contains(pids, ppid) {
+			continue
+		}
+		if leader.PID != 0 {
+			return Proc{} // two: which one hsu started cannot be told
+		}
+		leader = Proc{PID: pid, StartTime: startTime(pid), Group: true}
+	}
+	return leader
 }
 
 // killMarked SIGKILLs the processes that carry h's marker and reports
@@ -858,6 +885,7 @@ func (c *cgroups) removeSubtree() {
 	}
 }
 
+// remove deletes the instance's cgroups once they are empty.
 func (c *cgroups) remove(h engine.Handle, known bool) {
 	dirs := append([]string{c.dir(h)}, c.v1DirsOf(h, known)...)
 	c.v1dirs.Delete(h)

@@ -17,6 +17,7 @@ type (
 	ExitStatus = driver.ExitStatus
 	Proc       = driver.Proc
 	LogSink    = driver.LogSink
+	Stray      = driver.Stray
 )
 
 func instKey(h engine.Handle) string    { return driver.InstKey(h) }
