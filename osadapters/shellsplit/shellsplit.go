@@ -4,89 +4,94 @@
 // costs an exec per start (a millisecond of CPU on a small VM, and a
 // cold start of 100 workers is 100 of them), and changes nothing the
 // worker could notice, since sh -c execs a last simple command in place.
+//
+// It is a deliberately small recogniser, not a shell parser: a line with
+// any character that could mean more than a word to some /bin/sh (dash,
+// bash, busybox) is left to the shell. (mvdan.cc/sh parses exactly, but
+// its parser, paged in by every start, added half a MiB to hsu's idle
+// memory.)
 package shellsplit
 
-import (
-	"strings"
-
-	"mvdan.cc/sh/v3/syntax"
-)
+import "strings"
 
 // Split returns the argv of line when it is one simple command made of
-// plain words: no expansion ($, `, globs, ~), no redirection, pipe, list,
-// assignment or background, no backslash, and a program that is not a
-// shell builtin (cd, exec, ulimit, echo: their meaning is the shell's).
-// ok is false for anything else, which then runs under /bin/sh -c.
+// plain words: letters, digits and _ - . / , : = + @ % ^, in single or
+// double quotes or not, separated by blanks; and a first word that is
+// neither an assignment nor a shell keyword or builtin (cd, exec, ulimit,
+// echo: their meaning is the shell's). ok is false for anything else
+// ($, `, globs, ~, \, redirections, pipes, lists, &, comments, braces),
+// which then runs under /bin/sh -c.
 func Split(line string) (argv []string, ok bool) {
-	f, err := syntax.NewParser(syntax.Variant(syntax.LangPOSIX)).Parse(strings.NewReader(line), "")
-	if err != nil || len(f.Stmts) != 1 {
-		return nil, false
-	}
-	st := f.Stmts[0]
-	if st.Negated || st.Background || st.Coprocess || st.Disown || len(st.Redirs) > 0 {
-		return nil, false
-	}
-	call, isCall := st.Cmd.(*syntax.CallExpr)
-	if !isCall || len(call.Assigns) > 0 || len(call.Args) == 0 {
-		return nil, false
-	}
-	for _, w := range call.Args {
-		arg, ok := plainWord(w)
-		if !ok {
+	var word strings.Builder
+	inWord, quoted := false, false // quoted: the word had quotes (so "" is a word)
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case c == ' ' || c == '\t':
+			if inWord {
+				argv = append(argv, word.String())
+				word.Reset()
+				inWord, quoted = false, false
+			}
+		case c == '\'' || c == '"':
+			end := strings.IndexByte(line[i+1:], c)
+			if end < 0 {
+				return nil, false // unterminated: the shell's error
+			}
+			inner := line[i+1 : i+1+end]
+			for j := 0; j < len(inner); j++ {
+				if !plain(inner[j]) && inner[j] != ' ' && (c == '"' || inner[j] == '\n') {
+					return nil, false // "$x", "`x`", "\x", "!x": the shell expands them
+				}
+			}
+			word.WriteString(inner)
+			inWord, quoted = true, true
+			i += end + 1
+		case plain(c):
+			word.WriteByte(c)
+			inWord = true
+		default:
 			return nil, false
 		}
-		argv = append(argv, arg)
 	}
-	if builtins[argv[0]] {
+	if inWord || quoted {
+		argv = append(argv, word.String())
+	}
+	if len(argv) == 0 || builtins[argv[0]] || assignment(line) {
 		return nil, false
 	}
 	return argv, true
 }
 
-// plainWord is the value of a word the shell passes on as it stands
-// (quotes removed), or false if the shell would expand or unescape it.
-func plainWord(w *syntax.Word) (string, bool) {
-	var b strings.Builder
-	for _, part := range w.Parts {
-		switch p := part.(type) {
-		case *syntax.Lit:
-			// $ before quotes is $'...' in newer shells; where /bin/sh is
-			// bash, braces expand, and so does ~ after an =.
-			if strings.ContainsAny(p.Value, "\\*?[${}~") {
-				return "", false
-			}
-			b.WriteString(p.Value)
-		case *syntax.SglQuoted:
-			if p.Dollar {
-				return "", false
-			}
-			b.WriteString(p.Value)
-		case *syntax.DblQuoted:
-			if p.Dollar {
-				return "", false
-			}
-			for _, q := range p.Parts {
-				l, ok := q.(*syntax.Lit)
-				if !ok || strings.ContainsRune(l.Value, '\\') {
-					return "", false
-				}
-				b.WriteString(l.Value)
-			}
-		default:
-			return "", false // a parameter, command or arithmetic expansion
-		}
+// plain: a character no shell gives a meaning to inside a word.
+func plain(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
 	}
-	return b.String(), true
+	return strings.IndexByte("_-./,:=+@%^", c) >= 0
 }
 
-// builtins are the names dash and POSIX sh run themselves, or may: as
-// the first word they mean the shell's builtin, not a program.
+// assignment: the line's first word is NAME=..., which sets a variable
+// for the command that follows rather than naming a program.
+func assignment(line string) bool {
+	first := strings.TrimLeft(line, " \t")
+	n := 0
+	for n < len(first) && (first[n] == '_' || 'a' <= first[n] && first[n] <= 'z' || 'A' <= first[n] && first[n] <= 'Z' || n > 0 && '0' <= first[n] && first[n] <= '9') {
+		n++
+	}
+	return n > 0 && n < len(first) && first[n] == '='
+}
+
+// builtins are the keywords and builtins of dash, bash and POSIX sh: as
+// the first word they mean the shell's, not a program.
 var builtins = map[string]bool{}
 
 func init() {
-	for _, n := range strings.Fields(`! . : [ alias bg break cd command continue echo eval exec exit
-		export false fc fg getopts hash jobs kill local newgrp printf pwd read readonly return set
-		shift test times trap true type ulimit umask unalias unset wait`) {
+	for _, n := range strings.Fields(`! . : [ [[ { } alias bg break builtin case cd command continue
+		declare do done echo elif else esac eval exec exit export false fc fg fi for function getopts
+		hash if in jobs kill let local logout newgrp printf pwd read readonly return select set shift
+		source test then time times trap true type typeset ulimit umask unalias unset until wait while`) {
 		builtins[n] = true
 	}
 }
