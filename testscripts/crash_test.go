@@ -215,6 +215,7 @@ func newCrashRound(t *testing.T, bin string, cred *syscall.Credential) *crashRou
 			<-r.exited
 		}
 		killUnder(dir)
+		cleanStateDirs(dir)
 		os.RemoveAll(dir)
 	})
 	return r

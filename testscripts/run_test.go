@@ -4,6 +4,7 @@ package testscripts
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -94,7 +95,10 @@ func realOSParams(t *testing.T, dir string, cmds map[string]func(ts *testscript.
 			}
 			env.Setenv("NO_COLOR", "1")
 			work := env.WorkDir
-			env.Defer(func() { killUnder(work) })
+			env.Defer(func() {
+				killUnder(work)
+				cleanStateDirs(work)
+			})
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {
@@ -518,4 +522,32 @@ func canMountTmpfs() bool {
 	}
 	syscall.Unmount(dir, syscall.MNT_DETACH)
 	return true
+}
+
+// cleanStateDirs removes what an hsu killed in a script leaves outside
+// $WORK for each state dir under it (a dir holding hsu's lock file): the
+// FIFO dir in /dev/shm and the empty cgroup directories. A clean shutdown
+// removes them itself; this is for the scripts that end with hsu killed.
+func cleanStateDirs(work string) {
+	locks, _ := filepath.Glob(filepath.Join(work, "*", "lock"))
+	more, _ := filepath.Glob(filepath.Join(work, "*", "*", "lock"))
+	for _, lock := range append(locks, more...) {
+		dir := filepath.Dir(lock)
+		abs, _ := filepath.Abs(dir)
+		sum := sha256.Sum256([]byte(abs))
+		for _, uid := range []int{os.Getuid(), 65534} {
+			os.RemoveAll(fmt.Sprintf("/dev/shm/hsu-%d-%x", uid, sum[:8]))
+		}
+		sub := fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(abs)))
+		for _, base := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu"} {
+			root := filepath.Join(base, "hsu", sub)
+			ents, _ := os.ReadDir(root)
+			for _, e := range ents {
+				if e.IsDir() {
+					os.Remove(filepath.Join(root, e.Name())) // only an empty cgroup goes
+				}
+			}
+			os.Remove(root)
+		}
+	}
 }
