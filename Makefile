@@ -97,7 +97,7 @@ bench:
 # soak kills hsu (SIGKILL) SOAK_ROUNDS times at random points of a cold
 # start, a mass restart, a scale by reload and a shutdown, with cgroups
 # and without (as nobody), restarting it each time on the same state dir
-# (make test runs 12 rounds of each).
+# (make test runs 12 in each).
 SOAK_ROUNDS ?= 200
 soak:
 	HSU_CRASH_ROUNDS=$(SOAK_ROUNDS) $(GO) test -count=1 -timeout 60m -run '^TestCrashConsistency$$' -v ./testscripts/ | grep -v '^=== RUN'
