@@ -365,6 +365,24 @@ func (h *Hub) releaseFile(s *fileSink) {
 	}
 }
 
+// Sync waits until every line routed so far is in its log file (file
+// sinks write from goroutines of their own), for at most limit.
+func (h *Hub) Sync(limit time.Duration) bool {
+	h.mu.RLock()
+	files := make([]*fileSink, 0, len(h.files))
+	for _, s := range h.files { // order-free: each waited for
+		files = append(files, s)
+	}
+	h.mu.RUnlock()
+	deadline := time.Now().Add(limit)
+	for _, s := range files {
+		if !s.sync(time.Until(deadline)) {
+			return false
+		}
+	}
+	return true
+}
+
 // Writer returns an io.WriteCloser for one instance's stream. Bytes written
 // are split into lines and routed; Close delivers a final line that has no
 // newline. Write and Close may be called from any goroutine.

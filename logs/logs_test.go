@@ -98,7 +98,9 @@ func newFixture(t *testing.T, opts HubOptions) *fixture {
 		opts.OnError = func(err error) { t.Errorf("OnError: %v", err) }
 	}
 	f.h = NewHub(f.console, opts)
+	testHubs.Store(f.h, true)
 	t.Cleanup(func() {
+		testHubs.Delete(f.h)
 		if err := f.h.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
@@ -119,8 +121,24 @@ func texts(lines []Line) []string {
 	return out
 }
 
+// testHubs are the fixtures' hubs: a test reads a log file only once
+// they have written what they queued (syncHubs).
+var testHubs sync.Map
+
+// syncHubs waits until every fixture hub has written its queued lines.
+func syncHubs(t *testing.T) {
+	t.Helper()
+	testHubs.Range(func(h, _ any) bool {
+		if !h.(*Hub).Sync(10 * time.Second) {
+			t.Fatal("a log file's queue did not empty within 10 s")
+		}
+		return true
+	})
+}
+
 func readLines(t *testing.T, path string) []string {
 	t.Helper()
+	syncHubs(t)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -515,6 +533,7 @@ func TestJSONFile(t *testing.T) {
 	f.h.Emit(Line{Worker: "api", Replica: 1, Text: "restarting"})
 	routed := f.h.Tail(nil, 0)
 
+	syncHubs(t)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -641,6 +660,7 @@ func rotated(t *testing.T, path string) (names []string, content [][]string) {
 		var data []byte
 		if b.gz {
 			name += ".gz"
+			syncHubs(t)
 			fh, err := os.Open(name)
 			if err != nil {
 				t.Fatal(err)
@@ -655,6 +675,7 @@ func rotated(t *testing.T, path string) (names []string, content [][]string) {
 				t.Fatal(err)
 			}
 		} else {
+			syncHubs(t)
 			data, err = os.ReadFile(name)
 			if err != nil {
 				t.Fatal(err)
@@ -733,6 +754,7 @@ func TestRotation(t *testing.T) {
 			if !slices.Equal(all, want[len(want)-len(all):]) {
 				t.Errorf("kept lines are not the last %d in order", len(all))
 			}
+			syncHubs(t)
 			entries, _ := os.ReadDir(f.dir)
 			if len(entries) != c.backups+1 {
 				t.Errorf("directory holds %d files, want %d", len(entries), c.backups+1)

@@ -35,10 +35,93 @@ type fileSink struct {
 	milling    bool      // a mill goroutine is running
 	millAgain  bool      // settings or backups changed while it ran
 	retryAt    int64     // after a failed rotation: size at which to try again
+
+	// The queue of lines for the file, written by the sink's own
+	// goroutine (writer): a file on a stalled disk holds up neither the
+	// output loop every instance shares nor any exit report, until
+	// fileQueueMax bytes wait (then its workers' lines wait: nothing is
+	// dropped).
+	qmu     sync.Mutex
+	qcond   sync.Cond // qmu: the queue shrank, or the writer stopped
+	queue   []queuedWrite
+	qbytes  int
+	writing bool // a writer goroutine runs
+}
+
+// queuedWrite is a batch of whole lines and their end offsets.
+type queuedWrite struct {
+	b    []byte
+	ends []int
+}
+
+// fileQueueMax is how much a file sink queues before writers wait.
+const fileQueueMax = 8 << 20
+
+// write queues lines (b, with ends their end offsets) for the file; its
+// errors go to the hub's error report.
+func (s *fileSink) write(b []byte, ends []int) error {
+	s.qmu.Lock()
+	for s.qbytes > 0 && s.qbytes+len(b) > fileQueueMax {
+		s.qcond.Wait()
+	}
+	s.queue = append(s.queue, queuedWrite{append([]byte(nil), b...), append([]int(nil), ends...)})
+	s.qbytes += len(b)
+	if !s.writing {
+		s.writing = true
+		go s.writer()
+	}
+	s.qmu.Unlock()
+	return nil
+}
+
+// writer writes the queue to the file until it is empty.
+func (s *fileSink) writer() {
+	for {
+		s.qmu.Lock()
+		batch := s.queue
+		s.queue = nil
+		if len(batch) == 0 {
+			s.writing = false
+			s.qcond.Broadcast()
+			s.qmu.Unlock()
+			return
+		}
+		s.qmu.Unlock()
+		for _, q := range batch {
+			if err := s.writeNow(q.b, q.ends); err != nil {
+				s.h.reportError(err)
+			}
+			s.qmu.Lock()
+			s.qbytes -= len(q.b)
+			s.qcond.Broadcast()
+			s.qmu.Unlock()
+		}
+	}
+}
+
+// sync waits until everything queued is in the file, or limit passes
+// (a stalled disk); it reports whether the queue emptied.
+func (s *fileSink) sync(limit time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		s.qmu.Lock()
+		for s.writing {
+			s.qcond.Wait()
+		}
+		s.qmu.Unlock()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(limit):
+		return false
+	}
 }
 
 func openSink(h *Hub, path string, rot config.Rotate) (*fileSink, error) {
 	s := &fileSink{h: h, path: path, rot: rot}
+	s.qcond.L = &s.qmu
 	if err := s.open(); err != nil {
 		return nil, err
 	}
@@ -80,7 +163,7 @@ func (s *fileSink) setRotation(rot config.Rotate) {
 // len(b)). When a rotation size is set, the file rotates before a line that
 // would take it past the size; a line longer than the size goes alone into
 // a fresh file. It returns the first error of a failure streak, nil else.
-func (s *fileSink) write(b []byte, ends []int) error {
+func (s *fileSink) writeNow(b []byte, ends []int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -370,6 +453,12 @@ func compress(name string) (err error) {
 
 // close closes the file; a running mill is waited for by Hub.Close.
 func (s *fileSink) close() error {
+	if !s.sync(5 * time.Second) {
+		// The writer still holds the file (and mu) in a write that does
+		// not return: leave both to it.
+		s.h.reportError(fmt.Errorf("%s: lines still unwritten after 5 s (a stalled disk?): given up", s.path))
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
