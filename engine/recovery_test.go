@@ -390,3 +390,43 @@ workers:
 		})
 	}
 }
+
+// TestGracefulShutdownHoldsAcrossRestart: a replica a resource policy
+// graceful_shutdown stopped stays down after an hsu restart, as one a
+// stop command stopped does, until a start command.
+func TestGracefulShutdownHoldsAcrossRestart(t *testing.T) {
+	const cfg = `
+version: 1
+workers:
+  api:
+    command: [api]
+    restart: {policy: always}
+    resources: {memory: {max: 100Mi, policy: graceful_shutdown}, monitor_interval: 1s}
+`
+	h1 := newHarness(t, cfg)
+	h1.start()
+	h1.run("api", 1)
+	h1.fire("api", 1, TimerSample)
+	h1.step(Event{Kind: EvSample, H: h1.handle("api", 1), Usage: Usage{Memory: 120 << 20}})
+	h1.exit("api", 1, 0)
+	h1.expectState("api", 1, Stopped)
+	b, err := json.Marshal(h1.e.Save())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sv Saved
+	if err := json.Unmarshal(b, &sv); err != nil {
+		t.Fatal(err)
+	}
+	h2 := startFrom(t, cfg, &sv)
+	h2.expectState("api", 1, Stopped)
+	if n := h2.count(ActSpawn, ""); n != 0 {
+		t.Fatalf("%d spawns after the restart, want the replica kept down", n)
+	}
+	if err := h2.cmd(Command{Verb: CmdStart, Worker: "api"}); err != "" {
+		t.Fatal(err)
+	}
+	if n := h2.count(ActSpawn, "api"); n != 1 {
+		t.Errorf("%d spawns after a start command, want 1", n)
+	}
+}

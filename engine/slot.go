@@ -592,6 +592,9 @@ func (s *slot) sample(e *Engine, u Usage) {
 			s.stop(e, afterResource, r)
 			return
 		case config.ResGracefulShutdown:
+			// Down until a start command, as after a stop command: so an
+			// hsu restart keeps it down too (the state file records it).
+			s.userStopped = true
 			s.stop(e, afterStop, r)
 			return
 		case config.ResImmediateKill:
