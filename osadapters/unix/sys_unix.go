@@ -469,7 +469,7 @@ func (u *Unix) Watch(h engine.Handle, p Proc, exited func(ExitStatus)) error {
 		if drained != nil && !waitDrained(drained, 5*time.Second, stopDrain) {
 			u.removeFIFOs(h)
 		}
-		u.cleanup(h)
+		u.cleanupStray(h) // an earlier hsu made its cgroups: this one does not know which
 		u.mu.Lock()
 		delete(u.watching, h)
 		delete(u.cpu, h)
