@@ -246,16 +246,7 @@ workers:
 	inflight := h1.handle("api", 3) // spawn asked for, not answered
 	maxGen := inflight.Gen
 
-	b, err := json.Marshal(h1.e.Save())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sv Saved
-	if err := json.Unmarshal(b, &sv); err != nil {
-		t.Fatal(err)
-	}
-
-	h2 := startFrom(t, cfg, &sv)
+	h2 := startFrom(t, cfg, throughFile(t, h1.e.Save()))
 	if d := h2.e.Desired("api"); d != 3 {
 		t.Errorf("desired %d after the restart, want the scale's 3", d)
 	}
@@ -410,15 +401,7 @@ workers:
 	h1.step(Event{Kind: EvSample, H: h1.handle("api", 1), Usage: Usage{Memory: 120 << 20}})
 	h1.exit("api", 1, 0)
 	h1.expectState("api", 1, Stopped)
-	b, err := json.Marshal(h1.e.Save())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sv Saved
-	if err := json.Unmarshal(b, &sv); err != nil {
-		t.Fatal(err)
-	}
-	h2 := startFrom(t, cfg, &sv)
+	h2 := startFrom(t, cfg, throughFile(t, h1.e.Save()))
 	h2.expectState("api", 1, Stopped)
 	if n := h2.count(ActSpawn, ""); n != 0 {
 		t.Fatalf("%d spawns after the restart, want the replica kept down", n)
@@ -429,4 +412,18 @@ workers:
 	if n := h2.count(ActSpawn, "api"); n != 1 {
 		t.Errorf("%d spawns after a start command, want 1", n)
 	}
+}
+
+// throughFile is sv after a trip through the state file's JSON.
+func throughFile(t *testing.T, sv Saved) *Saved {
+	t.Helper()
+	b, err := json.Marshal(sv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Saved
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	return &back
 }
