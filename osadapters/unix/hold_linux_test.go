@@ -38,6 +38,7 @@ func TestHeldSpawnWithoutCgroup(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Cleanup(func() { u.Close() }) // its FIFO dir, in /dev/shm
 			if cg := u.cg; cg != nil {
 				t.Cleanup(cg.removeSubtree) // New made the state dir's cgroups
 			}
