@@ -349,6 +349,9 @@ func (d *Driver) strays(saved *engine.Saved) *engine.Saved {
 	for i, r := range saved.Instances {
 		at[rep{r.H.Worker, r.H.Replica}] = i
 	}
+	ours := map[engine.Handle]bool{} // entries this function made
+	// found is in generation order per replica: a newer stray replaces an
+	// older one, which is then killed.
 	for _, st := range found {
 		h := st.H
 		i, ok := at[rep{h.Worker, h.Replica}]
@@ -372,11 +375,17 @@ func (d *Driver) strays(saved *engine.Saved) *engine.Saved {
 			d.log.Warn("an instance the state file does not name, with no leader to verify: killed, then its replica starts afresh", "instance", InstKey(h))
 		}
 		if ok {
+			if old := saved.Instances[i].H; ours[old] {
+				d.log.Warn("an older instance no state file names is left: killed", "instance", InstKey(old))
+				delete(d.recovered, old)
+				d.os.Kill(old, Proc{}, Completion{})
+			}
 			saved.Instances[i] = r
 		} else {
 			at[rep{h.Worker, h.Replica}] = len(saved.Instances)
 			saved.Instances = append(saved.Instances, r)
 		}
+		ours[h] = true
 		saved.NextGen = max(saved.NextGen, h.Gen+1)
 	}
 	return saved
@@ -440,7 +449,8 @@ func (d *Driver) step(ev *engine.Event) {
 func (d *Driver) refuseGrowth(ev *engine.Event) bool {
 	extra := 0
 	switch {
-	case ev.Kind == engine.EvCommand && ev.Cmd.Verb == engine.CmdScale && d.eng.Spec(ev.Cmd.Worker) != nil:
+	case ev.Kind == engine.EvCommand && ev.Cmd.Verb == engine.CmdScale && d.eng.Spec(ev.Cmd.Worker) != nil &&
+		ev.Cmd.N <= engine.MaxReplicas: // beyond, the engine refuses it itself
 		extra = ev.Cmd.N - d.eng.Desired(ev.Cmd.Worker)
 	case ev.Kind == engine.EvReload && ev.Config != nil:
 		for _, name := range ev.Config.Order {

@@ -1342,3 +1342,22 @@ func TestGrowthNeedsRoom(t *testing.T) {
 		})
 	}
 }
+
+// TestOlderStrayIsKilled: two strays of one replica that no state file
+// names: the newer takes the replica's place, the older is killed.
+func TestOlderStrayIsKilled(t *testing.T) {
+	old, newer := engine.Handle{Worker: "api", Replica: 1, Gen: 4}, engine.Handle{Worker: "api", Replica: 1, Gen: 5}
+	r := newRig(t, "version: 1\nworkers:\n  api: {command: [api]}\n", driver.Options{}, func(o *fakeOS, _ *fakeStore) {
+		o.byHandle, o.boot = true, "b"
+		o.strays = []driver.Stray{{H: old}, {H: newer}}
+	})
+	r.start()
+	r.pump()
+	l := r.o.since(0)
+	if index(l, "kill api-1 0") < 0 || count(l, "kill api-1") != 2 {
+		t.Fatalf("log %q: want both strays killed by handle (the older at once, the newer before its replica starts)", l)
+	}
+	if !strings.Contains(r.logs.String(), "older instance no state file names is left: killed\" instance=api-1-4") {
+		t.Errorf("the older stray's kill is not logged:\n%s", r.logs)
+	}
+}

@@ -7,6 +7,10 @@ import (
 	"github.com/hsu-run/hsu/config"
 )
 
+// MaxReplicas is the most replicas a worker may have (the config's
+// replicas max, and a scale command's).
+const MaxReplicas = 10000
+
 // command applies an API/CLI command and answers it. Every command is
 // idempotent: asking for the state a replica is already in (or heading to)
 // changes nothing.
@@ -74,8 +78,8 @@ func (e *Engine) apply(c Command) string {
 			s.stop(e, afterRestart, r)
 		}
 	case CmdScale:
-		if c.N < 0 || c.N > 10000 {
-			return "replicas must be 0 to 10000"
+		if c.N < 0 || c.N > MaxReplicas {
+			return "replicas must be 0 to " + strconv.Itoa(MaxReplicas)
 		}
 		if w.spec.Type == config.TypeUnmanaged && c.N > 1 {
 			return "an unmanaged worker has exactly one instance"

@@ -8,6 +8,7 @@ package osadapters
 import (
 	"context"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"net"
@@ -77,6 +78,9 @@ type World struct {
 
 	mu     sync.Mutex
 	timers map[uint64]*time.Timer
+
+	sigOnce sync.Once
+	sigs    []chan sigReq // the signallers' queues (Signal)
 }
 
 // Driver is the shared driver running on the real OS.
@@ -280,12 +284,34 @@ func (w *World) Watch(h engine.Handle, p Proc, exited func(ExitStatus)) error {
 	return w.sys.Watch(h, p, exited)
 }
 
-// Signal implements driver.OS: from a goroutine. A kill wakes the
+// Signal implements driver.OS: sent by one of the World's signaller
+// goroutines, the same one for every signal of a replica, so they arrive
+// in the order asked (STOP then CONT stays so). A kill wakes the
 // processes it signals, and on a busy machine they take the CPU before the
 // next kill is sent: a shutdown signalling 1000 instances one after
 // another on the driver goroutine took 0.5 s to send the last signal.
-func (w *World) Signal(_ engine.Handle, p Proc, sig string, done driver.Completion) {
-	go func() { done.Done(w.sys.Signal(p, sig)) }()
+func (w *World) Signal(h engine.Handle, p Proc, sig string, done driver.Completion) {
+	w.sigOnce.Do(func() {
+		w.sigs = make([]chan sigReq, spawnParallel())
+		for i := range w.sigs {
+			ch := make(chan sigReq, 256)
+			w.sigs[i] = ch
+			go func() {
+				for r := range ch {
+					r.done.Done(w.sys.Signal(r.p, r.sig))
+				}
+			}()
+		}
+	})
+	shard := crc32.ChecksumIEEE([]byte(h.Worker)) + uint32(h.Replica)
+	w.sigs[shard%uint32(len(w.sigs))] <- sigReq{p, sig, done}
+}
+
+// sigReq is a signal for the signaller goroutine to send.
+type sigReq struct {
+	p    Proc
+	sig  string
+	done driver.Completion
 }
 
 // Kill implements driver.OS: the kill waits for the group and cgroup to

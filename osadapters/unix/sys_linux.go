@@ -5,6 +5,7 @@ package unix
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -795,7 +796,13 @@ func (u *Unix) Strays() []Stray {
 			out = append(out, Stray{H: h, Leader: leaderOf(pids)})
 		}
 	}
+	slices.SortFunc(out, func(a, b Stray) int { return compareHandles(a.H, b.H) })
 	return out
+}
+
+// compareHandles orders handles by worker, replica and generation.
+func compareHandles(a, b engine.Handle) int {
+	return cmp.Or(strings.Compare(a.Worker, b.Worker), cmp.Compare(a.Replica, b.Replica), cmp.Compare(a.Gen, b.Gen))
 }
 
 // markedStrays is Strays without cgroups: the instances whose processes
@@ -803,35 +810,38 @@ func (u *Unix) Strays() []Stray {
 func (u *Unix) markedStrays() []Stray {
 	m := u.marked()
 	var out []Stray
-	for _, h := range slices.SortedFunc(maps.Keys(m), func(a, b engine.Handle) int { return strings.Compare(instKey(a), instKey(b)) }) {
+	for _, h := range slices.SortedFunc(maps.Keys(m), compareHandles) {
 		out = append(out, Stray{H: h, Leader: leaderOf(m[h])})
 	}
 	return out
 }
 
 // leaderOf tells the leader among an instance's processes, as hsu
-// started it: the one process that leads its own process group and
-// whose parent is not of the instance (hsu, which died, or the process
-// that adopted its orphans). Anything else, none or several, is no
-// verified leader: Proc{}.
+// started it: the oldest of them (a process starts before its children),
+// if it leads its own process group and its parent is not of the
+// instance (hsu, which died, or the process that adopted its orphans).
+// Anything else is no verified leader: Proc{}. (If the leader died while
+// hsu was down, a child of it that started a group of its own may pass
+// for it: nothing in the kernel tells them apart without the record.)
 func leaderOf(pids []int) Proc {
-	var leader Proc
+	var oldest Proc
+	ppid, pgid := 0, 0
 	for _, pid := range pids {
 		f := statFields(strconv.Itoa(pid))
 		if len(f) < 20 || f[0] == "Z" {
 			continue
 		}
-		ppid, _ := strconv.Atoi(f[1])
-		pgid, _ := strconv.Atoi(f[2])
-		if pgid != pid || slices.Contains(pids, ppid) {
-			continue
+		st, _ := strconv.ParseInt(f[19], 10, 64)
+		if oldest.PID == 0 || st < oldest.StartTime {
+			oldest = Proc{PID: pid, StartTime: st, Group: true}
+			ppid, _ = strconv.Atoi(f[1])
+			pgid, _ = strconv.Atoi(f[2])
 		}
-		if leader.PID != 0 {
-			return Proc{} // two: which one hsu started cannot be told
-		}
-		leader = Proc{PID: pid, StartTime: startTime(pid), Group: true}
 	}
-	return leader
+	if oldest.PID == 0 || pgid != oldest.PID || slices.Contains(pids, ppid) {
+		return Proc{}
+	}
+	return oldest
 }
 
 // killMarked SIGKILLs the processes that carry h's marker and reports

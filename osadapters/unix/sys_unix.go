@@ -384,10 +384,13 @@ func (u *Unix) cleanupOf(h engine.Handle, known bool) {
 		delete(u.holds, h)
 	}
 	u.mu.Unlock()
-	if u.cg != nil {
+	switch {
+	case u.cg != nil:
 		u.cg.remove(h, known)
-	} else {
+	case known:
 		u.removeFIFOs(h)
+		// An earlier hsu's instance (a kill by handle) keeps them: they are
+		// the replica's, and its current instance may be writing to them.
 	}
 }
 
@@ -637,6 +640,9 @@ func lookPath(prog, dir string, env []string) (string, error) {
 			for _, d := range filepath.SplitList(kv[5:]) {
 				if d == "" {
 					d = "."
+				}
+				if !filepath.IsAbs(d) {
+					d = filepath.Join(dir, d) // as the worker's exec (and sh) would resolve it
 				}
 				p := filepath.Join(d, prog)
 				if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
