@@ -817,31 +817,39 @@ func (u *Unix) markedStrays() []Stray {
 }
 
 // leaderOf tells the leader among an instance's processes, as hsu
-// started it: the oldest of them (a process starts before its children),
-// if it leads its own process group and its parent is not of the
-// instance (hsu, which died, or the process that adopted its orphans).
-// Anything else is no verified leader: Proc{}. (If the leader died while
-// hsu was down, a child of it that started a group of its own may pass
-// for it: nothing in the kernel tells them apart without the record.)
+// started it: the one process that leads its own process group and whose
+// parent is not of the instance (hsu, which died, or the process that
+// adopted its orphans), if it is also the oldest of them (a process
+// starts before its children). Anything else is no verified leader:
+// Proc{}. (If the leader died while hsu was down, one child of it that
+// started a group of its own may pass for it: nothing in the kernel tells
+// them apart without the record.)
 func leaderOf(pids []int) Proc {
-	var oldest Proc
-	ppid, pgid := 0, 0
+	var leader, oldest Proc
 	for _, pid := range pids {
 		f := statFields(strconv.Itoa(pid))
 		if len(f) < 20 || f[0] == "Z" {
 			continue
 		}
 		st, _ := strconv.ParseInt(f[19], 10, 64)
+		p := Proc{PID: pid, StartTime: st, Group: true}
 		if oldest.PID == 0 || st < oldest.StartTime {
-			oldest = Proc{PID: pid, StartTime: st, Group: true}
-			ppid, _ = strconv.Atoi(f[1])
-			pgid, _ = strconv.Atoi(f[2])
+			oldest = p
 		}
+		ppid, _ := strconv.Atoi(f[1])
+		pgid, _ := strconv.Atoi(f[2])
+		if pgid != pid || slices.Contains(pids, ppid) {
+			continue
+		}
+		if leader.PID != 0 {
+			return Proc{} // two: which one hsu started cannot be told
+		}
+		leader = p
 	}
-	if oldest.PID == 0 || pgid != oldest.PID || slices.Contains(pids, ppid) {
+	if leader.StartTime != oldest.StartTime {
 		return Proc{}
 	}
-	return oldest
+	return leader
 }
 
 // killMarked SIGKILLs the processes that carry h's marker and reports
