@@ -544,10 +544,21 @@ func cleanStateDirs(work string) {
 			ents, _ := os.ReadDir(root)
 			for _, e := range ents {
 				if e.IsDir() {
-					os.Remove(filepath.Join(root, e.Name())) // only an empty cgroup goes
+					rmdirSoon(filepath.Join(root, e.Name())) // only an empty cgroup goes
 				}
 			}
-			os.Remove(root)
+			rmdirSoon(root)
 		}
+	}
+}
+
+// rmdirSoon removes an empty directory, waiting up to a second for a
+// cgroup whose processes were just killed to empty.
+func rmdirSoon(dir string) {
+	for range 100 {
+		if err := os.Remove(dir); err == nil || errors.Is(err, os.ErrNotExist) || !errors.Is(err, syscall.EBUSY) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond) // the kernel empties it asynchronously
 	}
 }
