@@ -608,7 +608,8 @@ func startFallback(cmd *exec.Cmd, err error) *exec.Cmd {
 	}
 	attr := *cmd.SysProcAttr
 	attr.UseCgroupFD = false
-	return restart(cmd, &attr)
+	return &exec.Cmd{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Dir: cmd.Dir,
+		Stdout: cmd.Stdout, Stderr: cmd.Stderr, ExtraFiles: cmd.ExtraFiles, SysProcAttr: &attr}
 }
 
 // afterStart moves a just-started process into its cgroup2 cgroup on

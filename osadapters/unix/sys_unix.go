@@ -362,12 +362,6 @@ func execFormat(path string) bool {
 	return false
 }
 
-// restart is a copy of cmd with attr, to start again (a Cmd starts once).
-func restart(cmd *exec.Cmd, attr *syscall.SysProcAttr) *exec.Cmd {
-	return &exec.Cmd{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Dir: cmd.Dir,
-		Stdout: cmd.Stdout, Stderr: cmd.Stderr, ExtraFiles: cmd.ExtraFiles, SysProcAttr: attr}
-}
-
 // cleanup removes what an instance this hsu started leaves in the state
 // dir and cgroup tree (its FIFOs stay for the replica's next instance
 // where it has a cgroup; Close removes them).
