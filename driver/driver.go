@@ -88,17 +88,60 @@ type Driver struct {
 
 	answers []answer // command replies held until the state is written
 	status  atomic.Pointer[engine.Status]
+	version uint64
+	// sampled: a sample arrived since the last publish; samples alone
+	// publish at most once per publishSamples (a snapshot is O(workers)).
+	sampled     bool
+	publishedAt time.Duration
+	feed        *Feed
+	probes      probeStats
+	// writeFailures counts failed state writes (hsu_state_write_failures_total).
+	writeFailures atomic.Uint64
 
 	mu      sync.Mutex
-	replies map[uint64]func(string)
+	replies map[uint64]func(Reply)
+	reloads map[uint64]*reloadReq
 	found   map[engine.Handle]Proc // adopted processes, until their EvAdopted is stepped
 	nextCmd atomic.Uint64
 }
 
 type answer struct {
-	id  uint64
-	err string
+	id   uint64
+	err  string
+	code engine.ErrCode
 }
+
+// Reply is the engine's answer to a command: Err is "" when it was
+// carried out (and written to the state file).
+type Reply struct {
+	Code engine.ErrCode
+	Err  string
+}
+
+// CommandError is a refused command, typed so that callers (the API) can
+// tell a missing worker from a conflict without reading the message.
+type CommandError struct {
+	Code   engine.ErrCode
+	Verb   engine.Verb
+	Worker string
+	Msg    string
+}
+
+func (e *CommandError) Error() string {
+	if e.Worker == "" {
+		return e.Verb.String() + ": " + e.Msg
+	}
+	return e.Verb.String() + " " + e.Worker + ": " + e.Msg
+}
+
+// reloadReq is a reload waiting for its diff (Driver.ReloadDiff).
+type reloadReq struct {
+	dry  bool
+	diff engine.Diff
+}
+
+// publishSamples bounds how often samples alone republish the status.
+const publishSamples = time.Second
 
 // New prepares a driver for cfg in world os with state store.
 func New(cfg *config.Config, os OS, store Store, opt Options) *Driver {
@@ -113,8 +156,8 @@ func New(cfg *config.Config, os OS, store Store, opt Options) *Driver {
 		eng: engine.New(cfg, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))),
 		os:  os, store: store, opt: opt, log: opt.Logger, sink: opt.Logs,
 		procs: map[engine.Handle]Proc{}, recovered: map[engine.Handle]Proc{},
-		listeners: map[string]Listener{}, addrs: map[string]string{}, replies: map[uint64]func(string){},
-		found: map[engine.Handle]Proc{},
+		listeners: map[string]Listener{}, addrs: map[string]string{}, replies: map[uint64]func(Reply){},
+		found: map[engine.Handle]Proc{}, reloads: map[uint64]*reloadReq{},
 	}
 	d.build = d.state
 	d.info = d.log.Enabled(context.Background(), slog.LevelInfo)
@@ -122,9 +165,25 @@ func New(cfg *config.Config, os OS, store Store, opt Options) *Driver {
 		d.sink = discardSink{}
 	}
 	if opt.Publish {
-		d.status.Store(d.eng.Snapshot())
+		d.feed = NewFeed(DefaultFeedSize)
+		d.publish()
 	}
 	return d
+}
+
+// Feed is the event feed (nil unless Options.Publish).
+func (d *Driver) Feed() *Feed { return d.feed }
+
+// WriteFailures is the number of failed state writes so far.
+func (d *Driver) WriteFailures() uint64 { return d.writeFailures.Load() }
+
+func (d *Driver) publish() {
+	st := d.eng.Snapshot()
+	d.version++
+	st.Version = d.version
+	d.status.Store(st)
+	d.publishedAt = d.os.Now()
+	d.sampled = false
 }
 
 // Engine is the driver's engine, for observers that read it (the
@@ -142,6 +201,10 @@ func (d *Driver) Status() *engine.Status { return d.status.Load() }
 // hands it to Handle at once (the simulator). reply is called, with "" for
 // ok, once the command's effect is written to the state file.
 func (d *Driver) Submit(c engine.Command, reply func(err string)) engine.Event {
+	return d.submit(c, func(r Reply) { reply(r.Err) })
+}
+
+func (d *Driver) submit(c engine.Command, reply func(Reply)) engine.Event {
 	c.ID = d.nextCmd.Add(1)
 	d.mu.Lock()
 	d.replies[c.ID] = reply
@@ -152,29 +215,104 @@ func (d *Driver) Submit(c engine.Command, reply func(err string)) engine.Event {
 // Command sends a command through the OS's inbox and waits for the
 // engine's answer. A caller that gives up leaves nothing behind.
 func (d *Driver) Command(ctx context.Context, c engine.Command) error {
-	ch := make(chan string, 1)
-	ev := d.Submit(c, func(err string) { ch <- err })
-	d.os.Post(ev)
-	select {
-	case err := <-ch:
-		if err != "" {
-			return fmt.Errorf("%s %s: %s", c.Verb, c.Worker, err)
+	return d.Commands(ctx, []engine.Command{c})[0]
+}
+
+// Commands sends several commands as one batch (one state write, one
+// reply write) and waits for every answer; errs[i] is commands[i]'s,
+// a *CommandError when the engine refused it.
+func (d *Driver) Commands(ctx context.Context, cmds []engine.Command) []error {
+	ch := make(chan struct{}, len(cmds))
+	replies := make([]Reply, len(cmds))
+	evs := make([]engine.Event, len(cmds))
+	for i := range cmds {
+		evs[i] = d.submit(cmds[i], func(r Reply) { replies[i] = r; ch <- struct{}{} })
+	}
+	d.postAll(evs)
+	errs := make([]error, len(cmds))
+	for got := 0; got < len(cmds); got++ {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			d.mu.Lock()
+			for i := range evs {
+				if _, waiting := d.replies[evs[i].Cmd.ID]; waiting {
+					delete(d.replies, evs[i].Cmd.ID)
+					errs[i] = d.gaveUp(cmds[i], ctx.Err())
+				}
+			}
+			d.mu.Unlock()
+			// Those answered before the deadline keep their answers; the
+			// lock makes sure no reply is being written now.
+			for i := range errs {
+				if errs[i] == nil {
+					errs[i] = replyErr(cmds[i], replies[i])
+				}
+			}
+			return errs
 		}
+	}
+	for i := range cmds {
+		errs[i] = replyErr(cmds[i], replies[i])
+	}
+	return errs
+}
+
+func replyErr(c engine.Command, r Reply) error {
+	if r.Err == "" {
 		return nil
-	case <-ctx.Done():
-		d.mu.Lock()
-		delete(d.replies, ev.Cmd.ID)
-		d.mu.Unlock()
-		if d.Degraded() {
-			return fmt.Errorf("%s %s: %w (it may be applied, but it is not durable: the state file cannot be written)", c.Verb, c.Worker, ctx.Err())
-		}
-		return ctx.Err()
+	}
+	return &CommandError{Code: r.Code, Verb: c.Verb, Worker: c.Worker, Msg: r.Err}
+}
+
+func (d *Driver) gaveUp(c engine.Command, err error) error {
+	if d.Degraded() {
+		return fmt.Errorf("%s %s: %w (it is applied, but not durable: the state file cannot be written)", c.Verb, c.Worker, err)
+	}
+	return fmt.Errorf("%s %s: %w", c.Verb, c.Worker, err)
+}
+
+// postAll posts events so that they arrive in one batch where the OS can
+// promise it (the real inbox drains everything queued at once).
+func (d *Driver) postAll(evs []engine.Event) {
+	if p, ok := d.os.(interface{ PostAll([]engine.Event) }); ok {
+		p.PostAll(evs)
+		return
+	}
+	for _, ev := range evs {
+		d.os.Post(ev)
 	}
 }
 
 // Reload hands the engine a new, already validated config.
 func (d *Driver) Reload(cfg *config.Config) {
 	d.os.Post(engine.Event{Kind: engine.EvReload, Config: cfg})
+}
+
+// ReloadDiff reloads cfg (or, with dry, only compares it) and returns
+// what changes: added, removed, restarted, scaled and unchanged workers.
+// A reload is answered once its effect is written.
+func (d *Driver) ReloadDiff(ctx context.Context, cfg *config.Config, dry bool) (engine.Diff, error) {
+	req := &reloadReq{dry: dry}
+	ch := make(chan Reply, 1)
+	ev := d.submit(engine.Command{Verb: engine.CmdReload}, func(r Reply) { ch <- r })
+	d.mu.Lock()
+	d.reloads[ev.Cmd.ID] = req
+	d.mu.Unlock()
+	d.os.Post(engine.Event{Kind: engine.EvReload, Config: cfg, Cmd: ev.Cmd})
+	select {
+	case r := <-ch:
+		if r.Err != "" {
+			return req.diff, &CommandError{Code: r.Code, Verb: engine.CmdReload, Msg: r.Err}
+		}
+		return req.diff, nil
+	case <-ctx.Done():
+		d.mu.Lock()
+		delete(d.replies, ev.Cmd.ID)
+		delete(d.reloads, ev.Cmd.ID)
+		d.mu.Unlock()
+		return engine.Diff{}, d.gaveUp(engine.Command{Verb: engine.CmdReload}, ctx.Err())
+	}
 }
 
 // Start recovers what the state file names and starts supervising: the
@@ -197,8 +335,8 @@ func (d *Driver) Handle(batch []engine.Event) {
 			// What came after the end is not stepped; its commands get an
 			// answer, not silence.
 			for _, ev := range batch[i+1:] {
-				if ev.Kind == engine.EvCommand {
-					d.answers = append(d.answers, answer{ev.Cmd.ID, "shutting down"})
+				if ev.Kind == engine.EvCommand || (ev.Kind == engine.EvReload && ev.Cmd.ID != 0) {
+					d.answers = append(d.answers, answer{ev.Cmd.ID, "hsu is shutting down", engine.ErrShuttingDown})
 				}
 			}
 			break
@@ -208,8 +346,11 @@ func (d *Driver) Handle(batch []engine.Event) {
 	d.closeUnwantedListeners()
 	d.flush()
 	d.answer()
-	if d.changed && d.opt.Publish {
-		d.status.Store(d.eng.Snapshot())
+	if d.opt.Publish && (d.changed || d.sampled && d.os.Now()-d.publishedAt >= publishSamples) {
+		d.publish()
+	}
+	if d.feed != nil {
+		d.feed.Wake()
 	}
 	d.changed = false
 }
@@ -262,7 +403,7 @@ func (d *Driver) answer() {
 		delete(d.replies, a.id)
 		d.mu.Unlock()
 		if reply != nil {
-			reply(a.err)
+			reply(Reply{Code: a.code, Err: a.err})
 		}
 	}
 	d.answers = d.answers[:0]
@@ -400,8 +541,14 @@ func (d *Driver) step(ev *engine.Event) {
 		return
 	}
 	ev.At = d.os.Now()
+	if ev.Kind == engine.EvReload && ev.Cmd.ID != 0 && d.reloadRequest(ev) {
+		return
+	}
 	if d.refuseGrowth(ev) {
 		return
+	}
+	if d.feed != nil {
+		d.feedEvent(ev)
 	}
 	if ev.Kind == engine.EvAdopted && ev.OK {
 		d.mu.Lock()
@@ -438,6 +585,8 @@ func (d *Driver) step(ev *engine.Event) {
 	case engine.EvStart, engine.EvCommand, engine.EvReload,
 		engine.EvSpawned, engine.EvAdopted: // a new PID shows at once
 		d.changed = true
+	case engine.EvSample, engine.EvProbe:
+		d.sampled = true
 	}
 }
 
@@ -467,6 +616,9 @@ func (d *Driver) refuseGrowth(ev *engine.Event) bool {
 	msg := fmt.Sprintf("refused: the state file has no room for %d more instances (%v); free some space and retry", extra, err)
 	if ev.Kind == engine.EvReload {
 		d.log.Error("reload "+msg, "kept", "the running config")
+		if ev.Cmd.ID != 0 {
+			d.answers = append(d.answers, answer{ev.Cmd.ID, "reload " + msg, engine.ErrConflict})
+		}
 		return true
 	}
 	d.log.Error("scale " + ev.Cmd.Worker + " " + msg)
@@ -475,7 +627,7 @@ func (d *Driver) refuseGrowth(ev *engine.Event) bool {
 	delete(d.replies, ev.Cmd.ID)
 	d.mu.Unlock()
 	if reply != nil {
-		reply("scale " + msg)
+		reply(Reply{Code: engine.ErrConflict, Err: "scale " + msg})
 	}
 	return true
 }
@@ -517,13 +669,19 @@ func (d *Driver) do(a *engine.Action) {
 	case engine.ActReply:
 		// Answered after the batch's state write: an acknowledged stop
 		// or scale survives an hsu crash.
-		d.answers = append(d.answers, answer{a.CmdID, a.Err})
+		d.answers = append(d.answers, answer{a.CmdID, a.Err, a.Code})
 	case engine.ActTransition:
 		d.changed = true
+		if d.feed != nil {
+			d.feedTransition(a)
+		}
 		if d.info {
 			d.log.Info(fmt.Sprintf("%s-%d %s -> %s", h.Worker, h.Replica, a.From, a.To), "reason", a.Reason.String())
 		}
 	case engine.ActNotice:
+		if d.feed != nil {
+			d.feedNotice(a)
+		}
 		if !d.info {
 			break
 		}
@@ -690,6 +848,9 @@ func (d *Driver) probe(a *engine.Action) {
 	pr := d.eng.Probe(a.H.Worker, a.Probe)
 	if pr == nil {
 		return
+	}
+	if d.feed != nil {
+		d.probes.start(a.H, a.Probe, d.os.Now())
 	}
 	t := probe.Target{PID: a.PID, Dir: a.Spec.Workdir}
 	if len(d.addrs) > 0 {

@@ -536,7 +536,7 @@ func TestCommand(t *testing.T) {
 	}{
 		{name: "ok", cmd: engine.Command{Verb: engine.CmdStop, Worker: "a"}},
 		{name: "refused", cmd: engine.Command{Verb: engine.CmdStop, Worker: "nope"}, want: `stop nope: unknown worker "nope"`},
-		{name: "given up", cmd: engine.Command{Verb: engine.CmdStop, Worker: "a"}, cancel: true, want: context.Canceled.Error()},
+		{name: "given up", cmd: engine.Command{Verb: engine.CmdStop, Worker: "a"}, cancel: true, want: "stop a: " + context.Canceled.Error()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1251,7 +1251,7 @@ workers:
 	if !r.d.Done() {
 		t.Fatal("the shutdown of a stopped world is not done at once")
 	}
-	if l := r.o.since(mark); index(l, "reply start shutting down") < 0 {
+	if l := r.o.since(mark); index(l, "reply start hsu is shutting down") < 0 {
 		t.Errorf("log %q: the command after the end got no answer", l)
 	}
 }

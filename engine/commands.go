@@ -15,8 +15,8 @@ const MaxReplicas = 10000
 // idempotent: asking for the state a replica is already in (or heading to)
 // changes nothing.
 func (e *Engine) command(c Command) {
-	if err := e.apply(c); err != "" {
-		e.emit(Action{Kind: ActReply, CmdID: c.ID, Err: err})
+	if code, err := e.apply(c); err != "" {
+		e.emit(Action{Kind: ActReply, CmdID: c.ID, Err: err, Code: code})
 		return
 	}
 	if c.Verb == CmdStart || c.Verb == CmdStop || c.Verb == CmdRestart {
@@ -25,26 +25,26 @@ func (e *Engine) command(c Command) {
 	e.emit(Action{Kind: ActReply, CmdID: c.ID})
 }
 
-func (e *Engine) apply(c Command) string {
+func (e *Engine) apply(c Command) (ErrCode, string) {
 	if c.Verb == CmdShutdown {
 		e.shutdown = true
 		e.dirty = true
-		return ""
+		return 0, ""
 	}
 	if e.shutdown {
-		return "hsu is shutting down"
+		return ErrShuttingDown, "hsu is shutting down"
 	}
 	if c.Verb == CmdReload {
-		return "reload needs a config (send EvReload)"
+		return ErrInvalid, "reload needs a config (send EvReload)"
 	}
 	w := e.workers[c.Worker]
 	if w == nil || w.removed {
-		return "unknown worker " + strconv.Quote(c.Worker)
+		return ErrNotFound, "unknown worker " + strconv.Quote(c.Worker)
 	}
 	slots := w.slots[:min(w.desired, len(w.slots))]
 	if c.Replica != 0 {
 		if c.Replica < 1 || c.Replica > w.desired {
-			return c.Worker + " has no replica " + strconv.Itoa(c.Replica)
+			return ErrNotFound, c.Worker + " has no replica " + strconv.Itoa(c.Replica)
 		}
 		slots = w.slots[c.Replica-1 : c.Replica]
 	}
@@ -79,17 +79,17 @@ func (e *Engine) apply(c Command) string {
 		}
 	case CmdScale:
 		if c.N < 0 || c.N > MaxReplicas {
-			return "replicas must be 0 to " + strconv.Itoa(MaxReplicas)
+			return ErrInvalid, "replicas must be 0 to " + strconv.Itoa(MaxReplicas)
 		}
 		if w.spec.Type == config.TypeUnmanaged && c.N > 1 {
-			return "an unmanaged worker has exactly one instance"
+			return ErrInvalid, "an unmanaged worker has exactly one instance"
 		}
 		e.scale(w, c.N, r)
 		e.emit(Action{Kind: ActPersist}) // a scale survives an hsu restart
 	case CmdSignal:
 		sig, err := config.ParseSignal(c.Signal)
 		if err != nil {
-			return err.Error()
+			return ErrInvalid, err.Error()
 		}
 		sent := false
 		for _, s := range slots {
@@ -99,12 +99,12 @@ func (e *Engine) apply(c Command) string {
 			}
 		}
 		if !sent {
-			return c.Worker + " has no running instance"
+			return ErrConflict, c.Worker + " has no running instance"
 		}
 	default:
-		return "unknown command"
+		return ErrInvalid, "unknown command"
 	}
-	return ""
+	return 0, ""
 }
 
 func (s *slot) resetHistory() {
@@ -207,4 +207,39 @@ func sameExceptReplicas(a, b *config.Worker) bool {
 	x, y := *a, *b
 	x.Replicas, y.Replicas = 0, 0
 	return reflect.DeepEqual(x, y)
+}
+
+// Diff is what a reload to a new config changes (Engine.Diff).
+type Diff struct {
+	Added     []string `json:"added"`
+	Removed   []string `json:"removed"`
+	Restarted []string `json:"restarted"`
+	Scaled    []string `json:"scaled"`
+	Unchanged []string `json:"unchanged"`
+}
+
+// Diff returns what reload(cfg) would do, without doing it: the same
+// comparison reload makes, worker by worker.
+func (e *Engine) Diff(cfg *config.Config) Diff {
+	d := Diff{Added: []string{}, Removed: []string{}, Restarted: []string{}, Scaled: []string{}, Unchanged: []string{}}
+	for _, name := range cfg.Order {
+		spec := cfg.Workers[name]
+		w := e.workers[name]
+		switch {
+		case w == nil || w.removed:
+			d.Added = append(d.Added, name)
+		case !sameExceptReplicas(w.spec, spec):
+			d.Restarted = append(d.Restarted, name)
+		case spec.Replicas != w.spec.Replicas:
+			d.Scaled = append(d.Scaled, name)
+		default:
+			d.Unchanged = append(d.Unchanged, name)
+		}
+	}
+	for _, w := range e.order {
+		if _, ok := cfg.Workers[w.name]; !ok && !w.removed {
+			d.Removed = append(d.Removed, w.name)
+		}
+	}
+	return d
 }

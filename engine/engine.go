@@ -132,7 +132,7 @@ func (e *Engine) Step(ev Event) []Action {
 		}
 	case EvProbe:
 		if s := e.current(ev.H); s != nil {
-			s.probeResult(e, ev.Probe, ev.OK)
+			s.probeResult(e, ev.Probe, ev.OK, ev.Err)
 		}
 	case EvSample:
 		if s := e.current(ev.H); s != nil && s.inst.alive {
@@ -486,7 +486,11 @@ func (e *Engine) trim() {
 }
 
 // transition changes a replica's state and reports it.
-func (e *Engine) transition(s *slot, to State, r Reason) {
+func (e *Engine) transition(s *slot, to State, r Reason) { e.transitionT(s, to, r, "") }
+
+// transitionT is a transition that is a restart, with its trigger (for
+// the event feed and metrics).
+func (e *Engine) transitionT(s *slot, to State, r Reason, trigger string) {
 	from := s.state
 	if !legal[from][to] && !(from == to) {
 		e.Bugs = append(e.Bugs, s.w.name+": illegal transition "+from.String()+" -> "+to.String()+" ("+r.String()+")")
@@ -499,7 +503,7 @@ func (e *Engine) transition(s *slot, to State, r Reason) {
 	}
 	s.state, s.reason, s.since = to, r, e.now
 	e.dirty = true
-	e.emit(Action{Kind: ActTransition, H: s.handle(), From: from, To: to, Reason: r})
+	e.emit(Action{Kind: ActTransition, H: s.handle(), From: from, To: to, Reason: r, Trigger: trigger})
 	if to == Stopped || to == Exited || to == Failed {
 		e.emit(Action{Kind: ActPersist}) // these states survive an hsu restart
 	}

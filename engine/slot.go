@@ -37,6 +37,17 @@ type slot struct {
 	lastSuccess bool    // the last exit counted as success
 	userStopped bool    // stopped by a command (unless-stopped survives hsu restarts)
 	lastExit    Reason
+
+	// For status and metrics only (no decision reads them).
+	lastExitAt  time.Duration
+	exitSeen    bool   // lastExit is an exit (not a spawn failure) since the slot began
+	trigger     string // why the next launch is a restart: crash, health, resource, command, reload
+	lastTrigger string // the last restart's trigger
+	restartsBy  map[string]int
+	nextRestart time.Duration // when the back-off ends (state Backoff)
+	usage       Usage
+	usageAt     time.Duration
+	sampled     bool
 }
 
 // instance is the current (or last) spawn of a slot.
@@ -67,6 +78,12 @@ type probeState struct {
 	inflight   bool
 	passed     bool
 	startedAt  time.Duration
+	// The last result, for status: ran, ok, its error text, when it
+	// finished and how long it took.
+	ran     bool
+	ok      bool
+	err     string
+	at, dur time.Duration
 }
 
 func newSlot(w *worker, idx int) *slot {
@@ -114,12 +131,30 @@ func (s *slot) launch(e *Engine, r Reason) {
 		e.transition(s, Pending, Reason{Kind: RWaitingCapacity, N: int64(s.w.desired)})
 		return
 	}
+	trigger := ""
 	if s.everStarted {
 		s.restarts++
+		t := s.trigger
+		switch {
+		case t != "":
+		case r.Kind == RReload:
+			t = "reload"
+		case r.Kind == RCommand:
+			t = "command"
+		default:
+			t = config.TriggerCrash
+		}
+		s.lastTrigger = t
+		if s.restartsBy == nil {
+			s.restartsBy = map[string]int{}
+		}
+		s.restartsBy[t]++
+		trigger = t
 	}
+	s.trigger = ""
 	s.inst = instance{gen: e.newGen(), spawning: true, spawnedAt: e.now}
 	s.after = afterNone
-	e.transition(s, Starting, r)
+	e.transitionT(s, Starting, r, trigger)
 	if s.spec().Type == config.TypeUnmanaged {
 		e.emit(Action{Kind: ActAdopt, H: s.handle(), Spec: s.spec()})
 		return
@@ -162,7 +197,9 @@ func (s *slot) running(e *Engine) {
 	} else {
 		s.armMainProbes(e)
 	}
-	if r := spec.Resources; r.Memory != nil || r.CPU != nil || r.Pids != nil {
+	// Every instance is sampled, limits or not: status and metrics show
+	// its usage.
+	if r := spec.Resources; r.MonitorInterval > 0 {
 		s.arm(e, TimerSample, r.MonitorInterval.D())
 	}
 	s.maybeRunning(e)
@@ -248,6 +285,7 @@ func (s *slot) exited(e *Engine, ev Event) {
 	}
 	r.FailedStart = !s.inst.pastStart && s.spec().Restart.StartSeconds > 0 && s.after == afterNone
 	s.lastExit = r
+	s.lastExitAt, s.exitSeen = e.now, true
 	s.lastSuccess = !ev.OOM && !resourceKilled && ev.Signal == "" && contains(s.spec().Restart.SuccessExitCodes, ev.Code)
 	if rs := s.spec().Restart.ResetAfter.D(); rs > 0 && uptime >= rs {
 		s.consecutive = 0
@@ -310,6 +348,7 @@ func (s *slot) restartAfter(e *Engine, trigger string, why Reason, spawnError bo
 	}
 	d := s.backoffDelay(e, eff.Backoff)
 	s.consecutive++
+	s.trigger = trigger
 	if d <= 0 {
 		s.launch(e, why)
 		return
@@ -317,6 +356,7 @@ func (s *slot) restartAfter(e *Engine, trigger string, why Reason, spawnError bo
 	r := because(RBackoff, why)
 	r.D, r.N, r.Trigger = d, int64(s.consecutive), trigger
 	e.transition(s, Backoff, r)
+	s.nextRestart = e.now + d
 	s.arm(e, TimerBackoff, d)
 }
 
@@ -485,12 +525,13 @@ func (e *Engine) Probe(worker string, k ProbeKind) *config.Probe {
 	return nil
 }
 
-func (s *slot) probeResult(e *Engine, k ProbeKind, ok bool) {
+func (s *slot) probeResult(e *Engine, k ProbeKind, ok bool, errText string) {
 	ps := &s.inst.probes[k]
 	if !ps.inflight || k >= numProbes {
 		return
 	}
 	ps.inflight = false
+	ps.ran, ps.ok, ps.err, ps.at, ps.dur = true, ok, errText, e.now, e.now-ps.startedAt
 	p := s.w.probes[k]
 	if p == nil || !s.inst.alive || s.state == Stopping {
 		return
@@ -542,6 +583,7 @@ var resourceNames = [3]string{"memory", "cpu", "pids"}
 
 // sample applies the resource policies to one measurement.
 func (s *slot) sample(e *Engine, u Usage) {
+	s.usage, s.usageAt, s.sampled = u, e.now, true
 	res := s.spec().Resources
 	type lim struct {
 		set       bool

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"maps"
 	"time"
 
 	"github.com/hsu-run/hsu/config"
@@ -9,6 +10,9 @@ import (
 // Status is an immutable snapshot of every worker, built on demand (not
 // on the hot path) for the API, hsu status and the simulator.
 type Status struct {
+	// Version increases with every published snapshot (the driver sets
+	// it), so a reader can tell a newer status from an older one.
+	Version      uint64
 	At           time.Duration
 	ShuttingDown bool
 	Workers      []WorkerStatus
@@ -32,6 +36,44 @@ type ReplicaStatus struct {
 	Gen      uint64
 	Restarts int
 	LastExit string
+
+	// StartedAt is when the current instance was spawned (Alive only).
+	StartedAt time.Duration
+	Alive     bool
+	// Ready: the replica is ready, or, without a readiness probe, running
+	// past start_seconds (as the healthy dependency condition reads it).
+	Ready bool
+	// LastTrigger is the last restart's trigger; RestartsBy counts the
+	// restarts per trigger (crash, health, resource, command, reload).
+	LastTrigger string
+	RestartsBy  map[string]int
+	// Exit is the last exit, if there was one.
+	Exit *ExitInfo
+	// NextRestart is when the back-off ends (state Backoff only).
+	NextRestart time.Duration
+	Probes      []ProbeStatus
+	// Usage is the last sample of the current instance (UsageAt > 0).
+	Usage   Usage
+	UsageAt time.Duration
+	// StatusText is what a notify worker last sent as STATUS=.
+	StatusText string
+}
+
+// ExitInfo is how an instance ended.
+type ExitInfo struct {
+	Code   int
+	Signal string
+	OOM    bool
+	At     time.Duration
+}
+
+// ProbeStatus is a probe's last result.
+type ProbeStatus struct {
+	Kind     ProbeKind
+	OK       bool
+	Err      string
+	At       time.Duration
+	Duration time.Duration
 }
 
 // Snapshot returns the current status.
@@ -44,6 +86,27 @@ func (e *Engine) Snapshot() *Status {
 				Gen: s.inst.gen, Restarts: s.restarts, LastExit: s.lastExit.String()}
 			if s.inst.alive {
 				rs.PID = s.inst.pid
+				rs.Alive = true
+				rs.StartedAt = s.inst.spawnedAt
+				if s.sampled && s.usageAt >= s.inst.spawnedAt {
+					rs.Usage, rs.UsageAt = s.usage, s.usageAt
+				}
+			}
+			rs.Ready = s.state == Ready || (s.state == Running && w.probes[ProbeReadiness] == nil)
+			rs.LastTrigger = s.lastTrigger
+			if len(s.restartsBy) > 0 {
+				rs.RestartsBy = maps.Clone(s.restartsBy)
+			}
+			if s.exitSeen {
+				rs.Exit = &ExitInfo{Code: s.lastExit.Code, Signal: s.lastExit.Signal, OOM: s.lastExit.Kind == ROOM, At: s.lastExitAt}
+			}
+			if s.state == Backoff {
+				rs.NextRestart = s.nextRestart
+			}
+			for k := range s.inst.probes {
+				if ps := &s.inst.probes[k]; ps.ran && w.probes[k] != nil {
+					rs.Probes = append(rs.Probes, ProbeStatus{Kind: ProbeKind(k), OK: ps.ok, Err: ps.err, At: ps.at, Duration: ps.dur})
+				}
 			}
 			ws.Slots = append(ws.Slots, rs)
 		}
@@ -121,3 +184,6 @@ func (e *Engine) Alive(h Handle) bool {
 
 // Done reports whether a shutdown has finished.
 func (e *Engine) Done() bool { return e.exitSent }
+
+// ShuttingDown reports whether a shutdown was asked for.
+func (e *Engine) ShuttingDown() bool { return e.shutdown }

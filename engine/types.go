@@ -191,6 +191,9 @@ type Usage struct {
 	Memory int64   // bytes
 	CPU    float64 // cores, averaged since the last sample
 	Pids   int
+	// CPUSeconds is the CPU time the instance's processes used so far (a
+	// cumulative count: Prometheus rates it).
+	CPUSeconds float64
 }
 
 // ProbeKind is which of the three probes.
@@ -282,6 +285,27 @@ type Command struct {
 	Signal  string // signal name for CmdSignal
 }
 
+// ErrCode classifies a refused command, so the API can answer 404, 409
+// or 400 without parsing the message.
+type ErrCode uint8
+
+const (
+	ErrNone         ErrCode = iota
+	ErrNotFound             // no such worker or replica
+	ErrConflict             // not possible in the current state
+	ErrInvalid              // the command itself is wrong
+	ErrShuttingDown         // hsu is stopping everything
+)
+
+var errCodeNames = [...]string{"", "not_found", "conflict", "invalid", "shutting_down"}
+
+func (c ErrCode) String() string {
+	if int(c) < len(errCodeNames) {
+		return errCodeNames[c]
+	}
+	return "ErrCode(" + strconv.Itoa(int(c)) + ")"
+}
+
 // ActionKind says what the driver must do.
 type ActionKind uint8
 
@@ -332,8 +356,12 @@ type Action struct {
 	Probe    ProbeKind     // ActProbe
 	Resource string        // ActThrottle: "memory" | "cpu" | "pids"
 
-	CmdID uint64 // ActReply
-	Err   string // ActReply
+	CmdID uint64  // ActReply
+	Err   string  // ActReply
+	Code  ErrCode // ActReply: what kind of refusal Err is
+	// Trigger is set on the ActTransition to Starting of a restart: crash,
+	// health, resource, command or reload.
+	Trigger string
 
 	From, To State  // ActTransition
 	Reason   Reason // ActTransition, ActNotice

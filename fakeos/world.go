@@ -536,7 +536,8 @@ func (w *World) healthy(p *proc) bool {
 }
 
 func (w *World) usage(p *proc) engine.Usage {
-	u := engine.Usage{CPU: float64(p.beh.CPU), Pids: 1 + len(p.children)}
+	up := (w.now - p.spawnedAt).Seconds()
+	u := engine.Usage{CPU: float64(p.beh.CPU), Pids: 1 + len(p.children), CPUSeconds: float64(p.beh.CPU) * up}
 	if m := p.beh.Memory; m != nil {
 		u.Memory = int64(m.Start) + int64(float64(m.Grow)*(w.now-p.spawnedAt).Seconds())
 	}

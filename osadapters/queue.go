@@ -2,6 +2,7 @@ package osadapters
 
 import (
 	"sync"
+	"time"
 
 	"github.com/hsu-run/hsu/engine"
 )
@@ -12,6 +13,7 @@ import (
 type queue struct {
 	mu     sync.Mutex
 	items  []engine.Event
+	since  time.Time // when the oldest queued event was posted
 	notify chan struct{}
 }
 
@@ -19,6 +21,9 @@ func newQueue() *queue { return &queue{notify: make(chan struct{}, 1)} }
 
 func (q *queue) post(ev engine.Event) {
 	q.mu.Lock()
+	if len(q.items) == 0 {
+		q.since = time.Now()
+	}
 	q.items = append(q.items, ev)
 	q.mu.Unlock()
 	select {
@@ -27,9 +32,28 @@ func (q *queue) post(ev engine.Event) {
 	}
 }
 
-// drain takes every queued event.
-func (q *queue) drain(buf []engine.Event) []engine.Event {
+// postAll queues evs together: the next drain takes all of them.
+func (q *queue) postAll(evs []engine.Event) {
 	q.mu.Lock()
+	if len(q.items) == 0 {
+		q.since = time.Now()
+	}
+	q.items = append(q.items, evs...)
+	q.mu.Unlock()
+	select {
+	case q.notify <- struct{}{}:
+	default:
+	}
+}
+
+// drain takes every queued event, and says how long the oldest waited
+// (the loop's lag).
+func (q *queue) drain(buf []engine.Event) ([]engine.Event, time.Duration) {
+	q.mu.Lock()
+	var lag time.Duration
+	if len(q.items) > 0 {
+		lag = time.Since(q.since)
+	}
 	buf = append(buf[:0], q.items...)
 	clear(q.items)
 	q.items = q.items[:0]
@@ -37,5 +61,5 @@ func (q *queue) drain(buf []engine.Event) []engine.Event {
 		q.items = nil // a burst's backlog is not kept
 	}
 	q.mu.Unlock()
-	return buf
+	return buf, lag
 }

@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hsu-run/hsu/config"
@@ -94,7 +95,26 @@ type Driver struct {
 	// trim does that once a burst (a cold start, a mass restart) is over.
 	busy int
 	trim *time.Timer
+
+	// lag is how long the last batch's oldest event waited until it was
+	// handled (hsu_loop_lag_seconds); progress counts batches (the
+	// systemd watchdog is pinged only while it moves).
+	lag      atomic.Int64
+	progress atomic.Uint64
 }
+
+// Wall turns a world time (Status.At, Since, ...) into wall-clock time.
+func (d *Driver) Wall(at time.Duration) time.Time { return d.w.start.Add(at) }
+
+// LoopLag is how long the last batch's oldest event waited to be handled.
+func (d *Driver) LoopLag() time.Duration { return time.Duration(d.lag.Load()) }
+
+// Progress counts the batches handled so far.
+func (d *Driver) Progress() uint64 { return d.progress.Load() }
+
+// Wake posts nothing but makes the loop run a batch (the watchdog's
+// proof of progress).
+func (d *Driver) Wake() { d.w.inbox.postAll(nil) }
 
 // NewDriver prepares the driver for cfg on sys.
 func NewDriver(cfg *config.Config, sys System, opt Options) *Driver {
@@ -117,7 +137,6 @@ func (d *Driver) Run(ctx context.Context) error {
 	if err := os.MkdirAll(d.dir, 0o700); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-	d.w.start = time.Now()
 	if err := d.Start(); err != nil {
 		return err
 	}
@@ -133,8 +152,12 @@ func (d *Driver) Run(ctx context.Context) error {
 		if cap(batch) > 256 {
 			batch = nil // a burst's batch is not kept
 		}
-		batch = d.w.inbox.drain(batch)
+		var lag time.Duration
+		batch, lag = d.w.inbox.drain(batch)
+		t0 := time.Now()
 		d.Handle(batch)
+		d.lag.Store(int64(lag + time.Since(t0)))
+		d.progress.Add(1)
 		d.trimAfterBurst(len(batch))
 	}
 	d.w.stopTimers()
@@ -169,6 +192,9 @@ func (d *Driver) stopTrim() {
 		d.trim.Stop()
 	}
 }
+
+// PostAll queues events so that the driver steps them in one batch.
+func (w *World) PostAll(evs []engine.Event) { w.inbox.postAll(evs) }
 
 // Now implements driver.OS.
 func (w *World) Now() time.Duration { return time.Since(w.start) }

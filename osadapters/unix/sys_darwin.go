@@ -151,6 +151,9 @@ func (u *Unix) Sample(h engine.Handle, p Proc) (engine.Usage, error) {
 	if len(cur) == 0 {
 		return engine.Usage{}, fmt.Errorf("sample %s: no process", instKey(h))
 	}
+	for _, s := range cur { // order-free: a sum
+		us.CPUSeconds += s
+	}
 	// CPU is the average since the previous sample of this instance, per
 	// process: one that exited since takes its last interval along (its
 	// time is not counted rather than making the sum go backwards).

@@ -299,6 +299,7 @@ func (u *Unix) Sample(h engine.Handle, p Proc) (engine.Usage, error) {
 			us.Pids += n
 		}
 	}
+	us.CPUSeconds = float64(ticks) / 100 // USER_HZ = 100
 	// CPU is the average since the previous sample of this instance.
 	now := time.Now()
 	u.mu.Lock()

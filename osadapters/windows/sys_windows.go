@@ -598,6 +598,7 @@ func (w *Windows) Sample(h engine.Handle, p Proc) (engine.Usage, error) {
 		return us, fmt.Errorf("sample %s: no process", instKey(h))
 	}
 	us.Pids = procs
+	us.CPUSeconds = float64(cpu) / 1e7 // 100 ns units
 	if j != nil && j.threads {
 		// pids counts threads, as the Linux pids controller does; only
 		// workers with a pids limit pay for the system-wide snapshot.
