@@ -48,6 +48,7 @@ type slot struct {
 	usage       Usage
 	usageAt     time.Duration
 	sampled     bool
+	oomKills    int
 }
 
 // instance is the current (or last) spawn of a slot.
@@ -286,6 +287,9 @@ func (s *slot) exited(e *Engine, ev Event) {
 	r.FailedStart = !s.inst.pastStart && s.spec().Restart.StartSeconds > 0 && s.after == afterNone
 	s.lastExit = r
 	s.lastExitAt, s.exitSeen = e.now, true
+	if ev.OOM {
+		s.oomKills++
+	}
 	s.lastSuccess = !ev.OOM && !resourceKilled && ev.Signal == "" && contains(s.spec().Restart.SuccessExitCodes, ev.Code)
 	if rs := s.spec().Restart.ResetAfter.D(); rs > 0 && uptime >= rs {
 		s.consecutive = 0

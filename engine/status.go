@@ -57,6 +57,7 @@ type ReplicaStatus struct {
 	UsageAt time.Duration
 	// StatusText is what a notify worker last sent as STATUS=.
 	StatusText string
+	OOMKills   int
 }
 
 // ExitInfo is how an instance ended.
@@ -93,7 +94,7 @@ func (e *Engine) Snapshot() *Status {
 				}
 			}
 			rs.Ready = s.state == Ready || (s.state == Running && w.probes[ProbeReadiness] == nil)
-			rs.LastTrigger = s.lastTrigger
+			rs.LastTrigger, rs.OOMKills = s.lastTrigger, s.oomKills
 			if len(s.restartsBy) > 0 {
 				rs.RestartsBy = maps.Clone(s.restartsBy)
 			}
