@@ -12,13 +12,15 @@ import (
 type FeedEvent struct {
 	Seq uint64 `json:"seq"`
 	// At is the world's time (Driver.Wall turns it into a wall-clock time).
-	At      time.Duration `json:"-"`
-	Kind    string        `json:"kind"`
-	Worker  string        `json:"worker,omitempty"`
-	Replica int           `json:"replica,omitempty"`
-	From    string        `json:"from,omitempty"`
-	To      string        `json:"to,omitempty"`
-	Reason  string        `json:"reason,omitempty"`
+	At time.Duration `json:"-"`
+	// Wall, when set, is the event's time (events the API adds itself).
+	Wall    time.Time `json:"-"`
+	Kind    string    `json:"kind"`
+	Worker  string    `json:"worker,omitempty"`
+	Replica int       `json:"replica,omitempty"`
+	From    string    `json:"from,omitempty"`
+	To      string    `json:"to,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
 	// Trigger is a restart's trigger (crash, health, resource, command,
 	// reload) or a limit's policy.
 	Trigger  string `json:"trigger,omitempty"`

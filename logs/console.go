@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,8 +23,10 @@ type asyncConsole struct {
 	wake    *sync.Cond
 	queue   []byte
 	dropped int // lines
-	closed  bool
-	done    chan struct{}
+	// droppedTotal counts every dropped line (Hub.Dropped).
+	droppedTotal atomic.Uint64
+	closed       bool
+	done         chan struct{}
 }
 
 func newAsyncConsole(w io.Writer, limit int) *asyncConsole {
@@ -41,7 +44,9 @@ func (c *asyncConsole) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if len(c.queue)+len(p) > c.limit {
-		c.dropped += max(bytes.Count(p, []byte{'\n'}), 1)
+		n := max(bytes.Count(p, []byte{'\n'}), 1)
+		c.dropped += n
+		c.droppedTotal.Add(uint64(n))
 		return len(p), nil
 	}
 	c.queue = append(c.queue, p...)

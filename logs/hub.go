@@ -79,6 +79,9 @@ type Line struct {
 	Replica int       `json:"replica"`
 	Stream  string    `json:"stream"` // "stdout" | "stderr" | "hsu"
 	Text    string    `json:"line"`   // without the trailing newline; any length
+	// Seq numbers the lines the hub routed, in routing order (each
+	// worker's lines in the order it printed them).
+	Seq uint64 `json:"-"`
 	// Dropped is set only on the synthetic line a subscriber receives after
 	// it fell behind: the number of lines it missed at that point. Worker
 	// is then the worker of the dropped lines, or "" when they were from
@@ -132,7 +135,9 @@ type Hub struct {
 	workers map[string]*worker
 	files   map[string]*fileSink // by cleaned absolute path
 	closed  bool
-	width   atomic.Int64 // console label width
+	width   atomic.Int64  // console label width
+	seq     atomic.Uint64 // the last line's Seq
+	lost    atomic.Uint64 // lines a file or the console could not take
 
 	subMu     sync.RWMutex
 	subs      []*subscription
@@ -460,6 +465,7 @@ func (h *Hub) route(name string, lines []Line) {
 		if lines[i].Time.IsZero() {
 			lines[i].Time = now
 		}
+		lines[i].Seq = h.seq.Add(1)
 	}
 	for i := range lines {
 		w.ring.push(lines[i])
@@ -505,6 +511,17 @@ func shrink(b []byte) []byte {
 		return nil
 	}
 	return b
+}
+
+// Dropped is the number of lines lost so far: not written to a failing
+// log file, or beyond the console's queue. (A subscriber that falls behind
+// is told its own losses in place.)
+func (h *Hub) Dropped() uint64 {
+	n := h.lost.Load()
+	if h.async != nil {
+		n += h.async.droppedTotal.Load()
+	}
+	return n
 }
 
 func (h *Hub) reportError(err error) {

@@ -31,6 +31,7 @@ type fileSink struct {
 	rot        config.Rotate
 	closed     bool
 	failing    bool      // an error was reported and nothing has succeeded since
+	lost       int       // lines lost in this failure streak
 	lastBackup time.Time // name stamp of the newest rotated file
 	milling    bool      // a mill goroutine is running
 	millAgain  bool      // settings or backups changed while it ran
@@ -219,11 +220,24 @@ func (s *fileSink) writeNow(b []byte, ends []int) error {
 		w, err := s.f.Write(b[base : base+n])
 		s.size += int64(w)
 		if err != nil {
+			// The lines not (wholly) written are lost: counted, and said
+			// when the file works again.
+			lost := 0
+			for _, e := range ends {
+				if e > base+w {
+					lost++
+				}
+			}
+			s.lost += lost
+			s.h.lost.Add(uint64(lost))
 			return s.fail(fmt.Errorf("write %s: %w", s.path, err))
 		}
 		base += n
 	}
-	s.failing = false
+	if s.failing && s.lost > 0 {
+		s.h.reportError(fmt.Errorf("%s works again; %d lines were lost while it failed", s.path, s.lost))
+	}
+	s.failing, s.lost = false, 0
 	return nil
 }
 
