@@ -7,7 +7,6 @@ import (
 	"net"
 )
 
-
 // ListenUnix is not available here.
 func ListenUnix(path, group string) (net.Listener, listenerInfo, error) {
 	return nil, listenerInfo{}, ErrNoUnixAPI

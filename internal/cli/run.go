@@ -25,6 +25,8 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 	stateDir := fs.String("state-dir", osadapters.DefaultStateDir(), "state directory (state file, output FIFOs, lock, hsu.pid)")
 	verbose := fs.BoolP("verbose", "v", false, "log hsu's own debug messages")
 	logFile := fs.String("log-file", "", "also append hsu's own log to this file")
+	var ao apiFlags
+	ao.register(fs)
 	if code, done := parse(fs, args); done {
 		return code
 	}
@@ -82,6 +84,13 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 		return exitFailure
 	}
 	d := osadapters.NewDriver(cfg, sys, osadapters.Options{StateDir: *stateDir, Logger: logger, Logs: hub})
+	ctl := &control{d: d, hub: hub, file: *file, log: logger, errOut: errOut}
+	stopAPI, err := ao.start(ctl, *stateDir)
+	if err != nil {
+		fmt.Fprintf(errOut, "hsu run: %v\n", err)
+		return exitFailure
+	}
+	defer stopAPI()
 
 	sigs := make(chan os.Signal, 4)
 	// SIGPIPE too: a console reader that went away (hsu run | tee) must
@@ -114,7 +123,7 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 			case sig == syscall.SIGHUP && stopping:
 				logger.Warn("reload ignored: shutting down")
 			case sig == syscall.SIGHUP:
-				reload(d, hub, *file, logger, errOut)
+				go ctl.reload(context.Background(), false)
 			case stopping:
 				// A second Ctrl-C: no more waiting for stop timeouts.
 				logger.Warn("second signal: killing every worker now")
@@ -126,23 +135,6 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 			}
 		}
 	}
-}
-
-// reload re-reads the config; an invalid file is rejected with its
-// positions and the running config kept.
-func reload(d *osadapters.Driver, hub *logs.Hub, file string, logger *slog.Logger, errOut io.Writer) {
-	cfg, err := loadConfig(file)
-	if err != nil {
-		logger.Error("reload rejected: the running config is kept", "config", file)
-		printLoadError(errOut, "run", file, err)
-		return
-	}
-	if err := configureLogs(hub, cfg); err != nil {
-		logger.Error("reload rejected: the running config is kept", "err", err)
-		return
-	}
-	logger.Info("reloading", "config", file)
-	d.Reload(cfg)
 }
 
 func configureLogs(hub *logs.Hub, cfg *config.Config) error {
