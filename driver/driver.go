@@ -675,7 +675,10 @@ func (d *Driver) do(a *engine.Action) {
 		if d.feed != nil {
 			d.feedTransition(a)
 		}
-		if d.info {
+		if a.From == engine.Stopped && a.To == engine.Pending && a.Reason.Kind == engine.RDefined {
+			// Every replica at every start: noise at info level.
+			d.log.Debug(fmt.Sprintf("%s-%d %s -> %s", h.Worker, h.Replica, a.From, a.To), "reason", a.Reason.String())
+		} else if d.info {
 			d.log.Info(fmt.Sprintf("%s-%d %s -> %s", h.Worker, h.Replica, a.From, a.To), "reason", a.Reason.String())
 		}
 	case engine.ActNotice:

@@ -113,6 +113,9 @@ func reasonKind(r string) string {
 // compared.
 func newStep(rest, reason string) step {
 	if m := transition.FindStringSubmatch(rest); m != nil {
+		if m[1] == "stopped" && m[2] == "pending" && reasonKind(reason) == "defined" {
+			return "" // hsu run logs it at debug level only
+		}
 		return step(m[1] + " -> " + m[2] + ": " + reasonKind(reason))
 	}
 	if slices.Contains(comparedNotices, rest) {
