@@ -112,6 +112,9 @@ fuzz:
 # worker (twice: kills them at once).
 run: build
 	$(BIN)/hsu validate -f examples/hsu.yaml
+	@echo "In a second shell, talk to it with:"
+	@echo "  export PATH=\"$(CURDIR)/$(BIN):\$$PATH\" HSU_SOCKET=\"$(CURDIR)/.hsu-state/hsu.sock\""
+	@echo "  hsu status; hsu logs -f api; hsu restart api; hsu events -f"
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/hsu run -f examples/hsu.yaml --state-dir "$(CURDIR)/.hsu-state"
 
 clean:

@@ -82,6 +82,7 @@ func realOSParams(t *testing.T, dir string, cmds map[string]func(ts *testscript.
 		"waitfor": cmdWaitFor,
 		"procs":   cmdProcs,
 		"samepid": cmdSamePID,
+		"storm":   cmdStorm,
 		"sighsu":  cmdSigHsu,
 	}
 	maps.Copy(all, cmds)
