@@ -77,7 +77,7 @@ Usage:
 
 Commands:
 `)
-	for _, name := range verbs() {
+	for _, name := range visibleVerbs() {
 		fmt.Fprintf(w, "  %-10s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprint(w, "\nRun 'hsu COMMAND -h' for the flags of a command.\n")
