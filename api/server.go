@@ -70,6 +70,10 @@ type Server struct {
 	mux     *http.ServeMux
 	auditMu sync.Mutex
 
+	cacheMu  sync.Mutex
+	cache    []byte // GET /v1/workers of the snapshot cacheKey names
+	cacheKey string
+
 	mu      sync.Mutex
 	servers []*http.Server
 	closing chan struct{}
@@ -285,10 +289,31 @@ func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) {
 			names[n] = true
 		}
 	}
-	v := statusView(s.opt.Backend.Status(), s.opt.Backend.Wall, names)
+	st := s.opt.Backend.Status()
+	var degraded []string
 	if s.opt.Health != nil {
-		v.Degraded = s.opt.Health()
+		degraded = s.opt.Health()
 	}
+	if names == nil {
+		// The whole list is encoded once per published snapshot: hsu
+		// status and dashboards poll it.
+		key := strconv.FormatUint(st.Version, 10) + "\x00" + strings.Join(degraded, "\x00")
+		s.cacheMu.Lock()
+		b := s.cache
+		if s.cacheKey != key || b == nil {
+			v := statusView(st, s.opt.Backend.Wall, nil)
+			v.Degraded = degraded
+			b, _ = json.Marshal(v)
+			b = append(b, '\n')
+			s.cache, s.cacheKey = b, key
+		}
+		s.cacheMu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(b)
+		return
+	}
+	v := statusView(st, s.opt.Backend.Wall, names)
+	v.Degraded = degraded
 	writeJSON(w, http.StatusOK, v)
 }
 

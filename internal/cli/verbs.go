@@ -109,6 +109,9 @@ func printStatus(out io.Writer, st *api.StatusView, wide bool) {
 			if r.PID > 0 {
 				pid = strconv.Itoa(r.PID)
 				uptime = shortDuration(time.Duration(r.Uptime * float64(time.Second)))
+				if r.StartedAt != nil {
+					uptime = shortDuration(time.Since(*r.StartedAt)) // the snapshot may be older
+				}
 			}
 			restarts := strconv.Itoa(r.Restarts)
 			if r.LastTrigger != "" {
@@ -124,7 +127,7 @@ func printStatus(out io.Writer, st *api.StatusView, wide bool) {
 				default:
 					exit = "code " + strconv.Itoa(e.Code)
 				}
-				exit += ", " + shortDuration(st.Time.Sub(e.At)) + " ago"
+				exit += ", " + shortDuration(time.Since(e.At)) + " ago"
 			}
 			cpu, mem := "-", "-"
 			if u := r.Usage; u != nil {
@@ -153,7 +156,7 @@ func printStatus(out io.Writer, st *api.StatusView, wide bool) {
 				}
 				next := "-"
 				if r.NextRestartAt != nil {
-					next = "in " + shortDuration(r.NextRestartAt.Sub(st.Time))
+					next = "in " + shortDuration(time.Until(*r.NextRestartAt))
 				}
 				reason := r.Reason
 				if reason == "" {
