@@ -1091,8 +1091,10 @@ workers:
 	if !r.store.removed || index(r.o.since(0), "close 127.0.0.1:40001") < 0 {
 		t.Errorf("Finish: state removed %v, log %q", r.store.removed, r.o.since(0))
 	}
+	if strings.Contains(r.logs.String(), `msg="svc-1 stopped -> pending"`) {
+		t.Errorf("the start's stopped -> pending is logged at info level:\n%s", r.logs)
+	}
 	for _, line := range []string{
-		`msg="svc-1 stopped -> pending" reason=defined`,
 		`msg="svc-1 pending -> starting" reason="dependencies met"`,
 		`msg="svc-1 stopping -> stopped" reason=shutdown`,
 		`msg="every worker stopped"`,
