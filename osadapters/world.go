@@ -101,7 +101,12 @@ type Driver struct {
 	// systemd watchdog is pinged only while it moves).
 	lag      atomic.Int64
 	progress atomic.Uint64
+	started  chan struct{}
 }
+
+// Started is closed once recovery and re-adoption are done and the first
+// start pass has run (systemd's READY=1).
+func (d *Driver) Started() <-chan struct{} { return d.started }
 
 // Wall turns a world time (Status.At, Since, ...) into wall-clock time.
 func (d *Driver) Wall(at time.Duration) time.Time { return d.w.start.Add(at) }
@@ -127,7 +132,7 @@ func NewDriver(cfg *config.Config, sys System, opt Options) *Driver {
 	w := &World{sys: sys, log: opt.Logger, inbox: newQueue(), start: time.Now(), timers: map[uint64]*time.Timer{}}
 	store := statefile.Open(opt.StateDir)
 	d := driver.New(cfg, w, store, driver.Options{Logger: opt.Logger, Logs: opt.Logs, Seed: opt.Seed, Publish: true})
-	return &Driver{Driver: d, w: w, dir: opt.StateDir, store: store}
+	return &Driver{Driver: d, w: w, dir: opt.StateDir, store: store, started: make(chan struct{})}
 }
 
 // Run supervises until a shutdown completes or ctx ends (then it stops
@@ -140,6 +145,7 @@ func (d *Driver) Run(ctx context.Context) error {
 	if err := d.Start(); err != nil {
 		return err
 	}
+	close(d.started)
 	var batch []engine.Event
 	for !d.Done() {
 		select {
@@ -158,7 +164,7 @@ func (d *Driver) Run(ctx context.Context) error {
 		d.Handle(batch)
 		d.lag.Store(int64(lag + time.Since(t0)))
 		d.progress.Add(1)
-		d.trimAfterBurst(len(batch))
+		d.trimAfterBurst(busyEvents(batch))
 	}
 	d.w.stopTimers()
 	d.stopTrim()
@@ -185,6 +191,23 @@ func (d *Driver) trimAfterBurst(events int) {
 		d.trim.Reset(quiet)
 	}
 	d.busy = 0
+}
+
+// busyEvents counts the events of a batch that are work, not the steady
+// trickle of samples and probes: that trickle alone must not keep
+// postponing the trim for ever.
+func busyEvents(batch []engine.Event) int {
+	n := 0
+	for i := range batch {
+		switch ev := &batch[i]; {
+		case ev.Kind == engine.EvSample, ev.Kind == engine.EvProbe,
+			ev.Kind == engine.EvDone && (ev.Done == engine.ActSample || ev.Done == engine.ActProbe),
+			ev.Kind == engine.EvTimer && (ev.Timer.Kind == engine.TimerSample || ev.Timer.Kind >= engine.TimerProbe):
+		default:
+			n++
+		}
+	}
+	return n
 }
 
 func (d *Driver) stopTrim() {

@@ -79,12 +79,13 @@ func TestRun(t *testing.T) {
 func realOSParams(t *testing.T, dir string, cmds map[string]func(ts *testscript.TestScript, neg bool, args []string)) testscript.Params {
 	bin := buildTestworker(t)
 	all := map[string]func(ts *testscript.TestScript, neg bool, args []string){
-		"waitfor":   cmdWaitFor,
-		"procs":     cmdProcs,
-		"samepid":   cmdSamePID,
-		"storm":     cmdStorm,
-		"promcheck": cmdPromCheck,
-		"sighsu":    cmdSigHsu,
+		"waitfor":      cmdWaitFor,
+		"procs":        cmdProcs,
+		"samepid":      cmdSamePID,
+		"storm":        cmdStorm,
+		"promcheck":    cmdPromCheck,
+		"notifylisten": cmdNotifyListen,
+		"sighsu":       cmdSigHsu,
 	}
 	maps.Copy(all, cmds)
 	return testscript.Params{

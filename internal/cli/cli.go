@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime/debug"
 	"sort"
 	"strings"
 
@@ -148,22 +147,13 @@ func cmdHelp(args []string, out, errOut io.Writer) int {
 	return commands[args[0]].run([]string{"-h"}, out, out)
 }
 
-// Version is set at build time with
-// -ldflags "-X github.com/hsu-run/hsu/internal/cli.Version=...".
-var Version = ""
-
+// cmdVersion prints the version, VCS revision and time, and Go version
+// (buildinfo.go; the metrics' hsu_build_info has the same).
 func cmdVersion(args []string, out, errOut io.Writer) int {
 	fs := newFlags("version", errOut)
 	if code, done := parse(fs, args); done {
 		return code
 	}
-	v := Version
-	if v == "" {
-		v = "devel"
-		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			v = bi.Main.Version
-		}
-	}
-	fmt.Fprintf(out, "hsu %s\n", v)
+	fmt.Fprintln(out, readBuild())
 	return exitOK
 }

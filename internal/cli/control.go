@@ -30,6 +30,8 @@ type control struct {
 	log    *slog.Logger
 	errOut io.Writer
 
+	sd *systemd
+
 	mu sync.Mutex // one reload at a time: each re-reads the file
 }
 
@@ -55,6 +57,10 @@ func (c *control) reload(ctx context.Context, dry bool) (engine.Diff, error) {
 			c.log.Error("reload rejected: the running config is kept", "err", err)
 			return engine.Diff{}, &api.ConfigError{Msg: err.Error()}
 		}
+	}
+	if !dry {
+		c.sd.reloading()
+		defer c.sd.reloaded()
 	}
 	diff, err := c.d.ReloadDiff(ctx, cfg, dry)
 	if err != nil {

@@ -78,13 +78,15 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 		fmt.Fprintf(errOut, "hsu run: %v\n", err)
 		return exitFailure
 	}
+	// Before any worker exists: none may inherit systemd's variables.
+	sd, watchdog := newSystemd(logger)
 	sys, err := osadapters.NewSystem(*stateDir)
 	if err != nil {
 		fmt.Fprintf(errOut, "hsu run: %v\n", err)
 		return exitFailure
 	}
 	d := osadapters.NewDriver(cfg, sys, osadapters.Options{StateDir: *stateDir, Logger: logger, Logs: hub})
-	ctl := &control{d: d, hub: hub, file: *file, log: logger, errOut: errOut}
+	ctl := &control{d: d, hub: hub, file: *file, log: logger, errOut: errOut, sd: sd}
 	stopAPI, err := ao.start(ctl, *stateDir)
 	if err != nil {
 		fmt.Fprintf(errOut, "hsu run: %v\n", err)
@@ -101,6 +103,14 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
+	sdCtx, sdStop := context.WithCancel(context.Background())
+	defer sdStop()
+	go sd.run(sdCtx, ctl, watchdog)
+	defer func() {
+		if d.Status().ShuttingDown || d.Done() {
+			sd.stop()
+		}
+	}()
 	logger.Info("hsu running", "config", *file, "workers", len(cfg.Workers), "state_dir", *stateDir, "pid", os.Getpid())
 	stopping := false
 	for {
@@ -130,6 +140,7 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 				cancel()
 			default:
 				stopping = true
+				sd.stop()
 				logger.Info("stopping every worker (reverse dependency order); send the signal again to SIGKILL them all in parallel", "signal", sig.String())
 				go d.Command(context.Background(), engine.Command{Verb: engine.CmdShutdown})
 			}

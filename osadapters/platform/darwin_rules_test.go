@@ -35,6 +35,10 @@ func TestDarwinRules(t *testing.T) {
     command: [/usr/bin/api]
     resources:
       cpu: {max: 1}`, []string{"workers.w.resources.cpu.policy"}},
+		{"cpu warn only: the default throttle never acts", `
+    command: [/usr/bin/api]
+    resources:
+      cpu: {warn: 1}`, nil},
 		{"pids throttle", `
     command: [/usr/bin/api]
     resources:

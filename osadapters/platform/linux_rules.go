@@ -27,7 +27,7 @@ func checkLinux(cfg *config.Config, report func(path, msg string)) {
 		if r.Pids != nil {
 			report(path+".pids", "pids.max"+why+" (use memory or cpu policies, which act on hsu's samples)")
 		}
-		if c := r.CPU; c != nil && c.Policy == config.ResThrottle {
+		if c := r.CPU; c != nil && c.Max > 0 && c.Policy == config.ResThrottle {
 			report(path+".cpu.policy", "throttle (a CFS quota)"+why+"; use log, alert, restart, graceful_shutdown or immediate_kill")
 		}
 	}

@@ -47,7 +47,9 @@ func checkCommon(cfg *config.Config, report func(path, msg string), cpuThrottle 
 		if r.Memory != nil && r.Memory.Policy == config.ResThrottle {
 			report(path+".resources.memory.policy", "throttle (memory.high) is not implemented by this build yet")
 		}
-		if r.CPU != nil && r.CPU.Policy == config.ResThrottle && !cpuThrottle {
+		// The cpu policy acts at max only: a warn alone needs no quota, so
+		// the default throttle does not make it invalid.
+		if r.CPU != nil && r.CPU.Max > 0 && r.CPU.Policy == config.ResThrottle && !cpuThrottle {
 			report(path+".resources.cpu.policy", "throttle (CPU quota) is not implemented by this build yet; use log, alert, restart, graceful_shutdown or immediate_kill")
 		}
 	}

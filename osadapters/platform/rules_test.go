@@ -63,6 +63,12 @@ func TestPlatformWindows(t *testing.T) {
     resources:
       cpu: {max: 1}
       pids: {max: 10}`, []string{"workers.w.resources.cpu.policy", "workers.w.resources.pids", "workers.w.stop.signal"}},
+		{"unmanaged: cpu warn only, default policy", `
+    type: unmanaged
+    pidfile: C:/run/db.pid
+    stop: {signal: KILL}
+    resources:
+      cpu: {warn: 1}`, nil},
 	}
 	runRuleCases(t, "windows", tests, func(msg string) bool {
 		return strings.Contains(msg, "Windows") || strings.Contains(msg, "not enforced by this build") ||
@@ -163,5 +169,10 @@ func TestPlatformLinux(t *testing.T) {
       cpu: {max: 1}
       pids: {max: 10}
       fds: {max: 100}`, []string{"workers.w.resources.cpu.policy", "workers.w.resources.fds", "workers.w.resources.pids"}},
+		{"unmanaged: cpu warn only, default policy", `
+    type: unmanaged
+    pidfile: /run/db.pid
+    resources:
+      cpu: {warn: 1}`, nil},
 	}, nonEmpty)
 }

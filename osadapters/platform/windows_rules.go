@@ -44,7 +44,7 @@ func checkWindows(cfg *config.Config, report func(path, msg string)) {
 				report(path+".resources.pids.policy", "throttle is not a pids policy on Windows: the Job Object's process limit refuses processes beyond max whatever the policy; use log, alert, restart, graceful_shutdown or immediate_kill")
 			}
 		}
-		if c := r.CPU; c != nil && c.Policy == config.ResThrottle && unmanaged {
+		if c := r.CPU; c != nil && c.Max > 0 && c.Policy == config.ResThrottle && unmanaged {
 			report(path+".resources.cpu.policy", "on Windows, throttle is a Job Object's CPU rate cap, and hsu creates jobs only for the workers it starts; an unmanaged worker has none: use log, alert, restart, graceful_shutdown or immediate_kill")
 		}
 	}
