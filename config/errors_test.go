@@ -306,8 +306,13 @@ workers:
 			want: []string{`/cfg/hsu.yaml:5:12: defaults.extends: defaults cannot extend a template`},
 		},
 		{
-			name: "probe timeout not below period",
+			// Only written values conflict: an unwritten timeout or period
+			// is derived from the other (derive_test.go).
+			name: "probe timeout above period",
 			files: memFS{mainFile: `version: 1
+defaults:
+  health:
+    readiness: {period: 10s}
 workers:
   api:
     shell: sleep 1
@@ -315,14 +320,14 @@ workers:
       liveness:
         exec: {command: [check]}
         period: 2s
-        timeout: 2s
+        timeout: 2001ms
       readiness:
         process:
         timeout: 20s
 `},
 			want: []string{
-				`/cfg/hsu.yaml:9:9: workers.api.health.liveness.timeout: timeout (2s) must be shorter than period (2s)`,
-				`/cfg/hsu.yaml:12:9: workers.api.health.readiness.timeout: timeout (20s) must be shorter than period (10s)`,
+				`/cfg/hsu.yaml:12:9: workers.api.health.liveness.timeout: timeout (2.001s) must not exceed period (2s)`,
+				`/cfg/hsu.yaml:15:9: workers.api.health.readiness.timeout: timeout (20s) must not exceed period (10s)`,
 			},
 		},
 		{
@@ -384,7 +389,7 @@ workers:
 `},
 			want: []string{
 				`/cfg/hsu.yaml:6:31: workers.api.restart.backoff.max: max (5s) is below initial (10s)`,
-				`/cfg/hsu.yaml:9:11: workers.api.restart.on.health.backoff.max: max (5s) is below initial (10m)`,
+				`/cfg/hsu.yaml:9:21: workers.api.restart.on.health.backoff.initial: initial (10m) is above max (5s), inherited from restart.backoff.max`,
 			},
 		},
 		{

@@ -224,6 +224,7 @@ func (l *loader) build(path string, root *yaml.Node) *Config {
 		if merged != nil {
 			l.dec.decode(merged, reflect.ValueOf(w).Elem(), path, "")
 		}
+		deriveDefaults(w, merged)
 		w.Name = name
 		cfg.Workers[name] = w
 		cfg.Order = append(cfg.Order, name)

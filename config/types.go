@@ -99,8 +99,8 @@ type Restart struct {
 
 // Backoff is an exponential back-off with jitter.
 type Backoff struct {
-	Initial    Duration `yaml:"initial" doc:"Delay before the first restart." default:"1s"`
-	Max        Duration `yaml:"max" doc:"Cap on the delay." default:"5m"`
+	Initial    Duration `yaml:"initial" doc:"Delay before the first restart. Unset: 1s, or max when that is lower." default:"1s"`
+	Max        Duration `yaml:"max" doc:"Cap on the delay. Unset: 5m, or initial when that is higher." default:"5m"`
 	Multiplier float64  `yaml:"multiplier" doc:"Factor applied to the delay after each restart." default:"2" min:"1" max:"100"`
 	Jitter     float64  `yaml:"jitter" doc:"Random spread of each delay, as a fraction (0.1 = ±10%)." default:"0.1" min:"0" max:"1"`
 }
@@ -130,8 +130,8 @@ type TriggerRestart struct {
 
 // BackoffOverride is a Backoff whose unset fields inherit.
 type BackoffOverride struct {
-	Initial    *Duration `yaml:"initial" doc:"Delay before the first restart."`
-	Max        *Duration `yaml:"max" doc:"Cap on the delay."`
+	Initial    *Duration `yaml:"initial" doc:"Delay before the first restart. Unset: inherited, or this max when that is lower and restart.backoff.initial is unset too."`
+	Max        *Duration `yaml:"max" doc:"Cap on the delay. Unset: inherited, or this initial when that is higher and restart.backoff.max is unset too."`
 	Multiplier *float64  `yaml:"multiplier" doc:"Factor applied after each restart." min:"1" max:"100"`
 	Jitter     *float64  `yaml:"jitter" doc:"Random spread as a fraction." min:"0" max:"1"`
 }
@@ -153,8 +153,8 @@ type Probe struct {
 	Process *ProcessProbe `yaml:"process" doc:"Passes while the process is alive."`
 
 	InitialDelay     Duration `yaml:"initial_delay" doc:"Wait after the start before the first probe." default:"0s"`
-	Period           Duration `yaml:"period" doc:"Time between probes." default:"10s"`
-	Timeout          Duration `yaml:"timeout" doc:"A probe taking longer fails; must be shorter than period." default:"1s"`
+	Period           Duration `yaml:"period" doc:"Time between probes. Unset: 10s, or timeout when that is longer." default:"10s"`
+	Timeout          Duration `yaml:"timeout" doc:"A probe taking longer fails; at most period. Unset: 1s, or period when that is shorter." default:"1s"`
 	SuccessThreshold int      `yaml:"success_threshold" doc:"Consecutive passes needed to count as passing." default:"1" min:"1"`
 	FailureThreshold int      `yaml:"failure_threshold" doc:"Consecutive failures needed to count as failing." default:"3" min:"1"`
 }

@@ -113,7 +113,7 @@ func (c *checker) worker(w *Worker, p string, opts Options) {
 }
 
 func (c *checker) restart(r *Restart, p string) {
-	c.backoff(r.Backoff.Initial, r.Backoff.Max, p+".backoff")
+	c.backoff(r.Backoff.Initial, r.Backoff.Max, p+".backoff", "")
 	if r.ResetAfter < 0 {
 		c.errorf(p+".reset_after", "must not be negative")
 	}
@@ -121,7 +121,7 @@ func (c *checker) restart(r *Restart, p string) {
 		c.errorf(p+".start_seconds", "must not be negative")
 	}
 	if r.MaxRestarts > 0 && r.Window <= 0 {
-		c.errorf(p+".window", "must be positive when max_restarts is set")
+		c.errorf(p+".window", "must be positive while max_restarts is %d (max_restarts: 0 means no limit)", r.MaxRestarts)
 	}
 	for i, code := range r.SuccessExitCodes {
 		if code < 0 || code > 255 {
@@ -137,20 +137,40 @@ func (c *checker) restart(r *Restart, p string) {
 		}
 		eff := r.ForTrigger(t.name)
 		tp := p + ".on." + t.name
-		if t.o.Backoff != nil {
-			c.backoff(eff.Backoff.Initial, eff.Backoff.Max, tp+".backoff")
+		// With neither initial nor max of its own, the worker's check
+		// covers both.
+		if b := t.o.Backoff; b != nil && (b.Initial != nil || b.Max != nil) {
+			inherited := ""
+			switch {
+			case b.Max == nil:
+				inherited = "max"
+			case b.Initial == nil:
+				inherited = "initial"
+			}
+			c.backoff(eff.Backoff.Initial, eff.Backoff.Max, tp+".backoff", inherited)
 		}
 		if eff.MaxRestarts > 0 && eff.Window <= 0 {
-			c.errorf(tp+".window", "must be positive when max_restarts is set")
+			c.errorf(tp+".window", "must be positive while max_restarts is %d (max_restarts: 0 means no limit)", eff.MaxRestarts)
 		}
 	}
 }
 
-func (c *checker) backoff(initial, maxD Duration, p string) {
+// backoff checks one back-off; inherited names the field ("initial" or
+// "max") that a trigger's override does not set, so that the error points
+// at the one it wrote.
+func (c *checker) backoff(initial, maxD Duration, p, inherited string) {
 	if initial < 0 {
 		c.errorf(p+".initial", "must not be negative")
 	}
-	if maxD < initial {
+	if maxD >= initial {
+		return
+	}
+	switch inherited {
+	case "max":
+		c.errorf(p+".initial", "initial (%s) is above max (%s), inherited from restart.backoff.max", initial, maxD)
+	case "initial":
+		c.errorf(p+".max", "max (%s) is below initial (%s), inherited from restart.backoff.initial", maxD, initial)
+	default:
 		c.errorf(p+".max", "max (%s) is below initial (%s)", maxD, initial)
 	}
 }
@@ -173,8 +193,10 @@ func (c *checker) probe(w *Worker, pr *Probe, p string) {
 	}
 	if pr.Timeout <= 0 {
 		c.errorf(p+".timeout", "must be positive")
-	} else if pr.Timeout >= pr.Period && pr.Period > 0 {
-		c.errorf(p+".timeout", "timeout (%s) must be shorter than period (%s)", pr.Timeout, pr.Period)
+	} else if pr.Timeout > pr.Period && pr.Period > 0 {
+		// Only when both were written: an unwritten one is derived from
+		// the other (deriveProbe).
+		c.errorf(p+".timeout", "timeout (%s) must not exceed period (%s)", pr.Timeout, pr.Period)
 	}
 	if pr.InitialDelay < 0 {
 		c.errorf(p+".initial_delay", "must not be negative")

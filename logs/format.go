@@ -31,6 +31,11 @@ func ColorFor(f *os.File) bool {
 	return isTerminal(f)
 }
 
+// IsTerminal reports whether f is a terminal, whatever NO_COLOR and TERM
+// say: for choosing a format for people (hsu run's log) apart from
+// choosing colour (ColorFor).
+func IsTerminal(f *os.File) bool { return f != nil && isTerminal(f) }
+
 // labelWidth is the width of the widest label "NAME-i" of a worker.
 func labelWidth(name string, replicas int) int {
 	return utf8.RuneCountInString(name) + 1 + len(strconv.Itoa(max(replicas, 1)))

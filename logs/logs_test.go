@@ -455,6 +455,37 @@ func TestConsoleColor(t *testing.T) {
 	}
 }
 
+func TestIsTerminal(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	file, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	for _, c := range []struct {
+		name string
+		f    *os.File
+	}{{"pipe", pw}, {"regular file", file}, {"nil", nil}} {
+		if IsTerminal(c.f) {
+			t.Errorf("%s: IsTerminal = true, want false", c.name)
+		}
+	}
+	// A terminal, when the test has one: NO_COLOR turns colour off, not
+	// the terminal.
+	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+		defer tty.Close()
+		t.Setenv("NO_COLOR", "1")
+		if !IsTerminal(tty) {
+			t.Error("IsTerminal(/dev/tty) = false")
+		}
+	}
+}
+
 func TestColorFor(t *testing.T) {
 	pr, pw, err := os.Pipe()
 	if err != nil {

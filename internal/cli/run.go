@@ -15,6 +15,7 @@ import (
 
 	"github.com/hsu-run/hsu/config"
 	"github.com/hsu-run/hsu/engine"
+	"github.com/hsu-run/hsu/internal/humanlog"
 	"github.com/hsu-run/hsu/logs"
 	"github.com/hsu-run/hsu/osadapters"
 )
@@ -25,10 +26,17 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 	stateDir := fs.String("state-dir", osadapters.DefaultStateDir(), "state directory (state file, output FIFOs, lock, hsu.pid)")
 	verbose := fs.BoolP("verbose", "v", false, "log hsu's own debug messages")
 	logFile := fs.String("log-file", "", "also append hsu's own log to this file")
+	logFormat := fs.String("log-format", "", "format of hsu's own log on stderr: human, text or json (default human on a terminal, else text)")
 	var ao apiFlags
 	ao.register(fs)
 	if code, done := parse(fs, args); done {
 		return code
+	}
+	switch *logFormat {
+	case "", "human", "text", "json":
+	default:
+		fmt.Fprintf(errOut, "hsu run: --log-format %q: want human, text or json\n", *logFormat)
+		return exitUsage
 	}
 	if os.Getenv("GOGC") == "" {
 		// hsu's live heap is small and mostly idle: half the default
@@ -54,7 +62,7 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	logOut := errOut
+	var logTo *os.File
 	if *logFile != "" {
 		f, err := os.OpenFile(*logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 		if err != nil {
@@ -62,9 +70,9 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 			return exitFailure
 		}
 		defer f.Close()
-		logOut = io.MultiWriter(errOut, f)
+		logTo = f
 	}
-	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(logHandler(*logFormat, errOut, logTo, level))
 	console := out
 	color := false
 	if f, ok := out.(*os.File); ok {
@@ -170,4 +178,35 @@ func printLoadError(errOut io.Writer, verb, file string, err error) {
 		return
 	}
 	fmt.Fprintf(errOut, "hsu %s: %v\n", verb, err)
+}
+
+// logHandler is hsu's own log: on errOut in format (human, text or json;
+// "" is human on a terminal, else text), and also in file when it is not
+// nil, as text (json under json), so the file keeps dates and no colour
+// whatever the console shows.
+func logHandler(format string, errOut io.Writer, file *os.File, level slog.Level) slog.Handler {
+	stderr, _ := errOut.(*os.File)
+	if format == "" {
+		format = "text"
+		if logs.IsTerminal(stderr) {
+			format = "human"
+		}
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	switch format {
+	case "human":
+		h = humanlog.New(errOut, humanlog.Options{Level: level, Color: logs.ColorFor(stderr)})
+	case "json":
+		h = slog.NewJSONHandler(errOut, opts)
+	default:
+		h = slog.NewTextHandler(errOut, opts)
+	}
+	if file == nil {
+		return h
+	}
+	if format == "json" {
+		return slog.NewMultiHandler(h, slog.NewJSONHandler(file, opts))
+	}
+	return slog.NewMultiHandler(h, slog.NewTextHandler(file, opts))
 }

@@ -356,7 +356,7 @@ func (c *client) waitFor(ctx context.Context, names []string, replica int, cond 
 		select {
 		case <-ctx.Done():
 			return c.fail(timeoutErr(lastErr))
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(pollEvery):
 		}
 	}
 }
@@ -421,7 +421,7 @@ func cmdScale(args []string, out, errOut io.Writer) int {
 		select {
 		case <-ctx.Done():
 			return c.fail(errors.New("timed out waiting for the new replica count"))
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(pollEvery):
 		}
 	}
 }
@@ -695,7 +695,7 @@ func cmdShutdown(args []string, out, errOut io.Writer) int {
 		select {
 		case <-ctx.Done():
 			return c.fail(errors.New("timed out waiting for hsu to stop"))
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(pollEvery):
 		}
 	}
 }
@@ -743,7 +743,7 @@ func cmdWait(args []string, out, errOut io.Writer) int {
 	for ns := (*errNoServer)(nil); errors.As(err, &ns) && ctx.Err() == nil; {
 		select {
 		case <-ctx.Done():
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(pollEvery):
 		}
 		if st, err = c.status(ctx, nil); errors.Is(err, context.DeadlineExceeded) {
 			err = ns
@@ -767,3 +767,7 @@ func cmdWait(args []string, out, errOut io.Writer) int {
 	}
 	return c.waitFor(ctx, expand(st, names), 0, cond, out)
 }
+
+// pollEvery is how often a waiting verb re-reads the status (a cached
+// encoding on the server: cheap).
+const pollEvery = 10 * time.Millisecond

@@ -1,0 +1,5 @@
+//go:build !race
+
+package humanlog
+
+const raceEnabled = false
