@@ -20,8 +20,8 @@ func status100() *engine.Status {
 			Slots: []engine.ReplicaStatus{{Replica: 1, State: engine.Ready, Reason: "readiness probe passed", PID: 1000 + i, Alive: true,
 				Ready: true, StartedAt: time.Minute, Restarts: 2, LastTrigger: "crash", RestartsBy: map[string]int{"crash": 2},
 				Exit: &engine.ExitInfo{Code: 1, At: 30 * time.Second}, LastExit: "exit code 1",
-				Probes:  []engine.ProbeStatus{{Kind: engine.ProbeReadiness, OK: true, At: time.Hour, Duration: time.Millisecond}},
-				Usage:   engine.Usage{Memory: 10 << 20, CPUSeconds: 12.5, Pids: 3}, UsageAt: time.Hour}}})
+				Probes: []engine.ProbeStatus{{Kind: engine.ProbeReadiness, OK: true, At: time.Hour, Duration: time.Millisecond}},
+				Usage:  engine.Usage{Memory: 10 << 20, CPUSeconds: 12.5, Pids: 3}, UsageAt: time.Hour}}})
 	}
 	return st
 }

@@ -16,6 +16,7 @@ func builtinWorker(name string) *Worker {
 		Workdir:  "/cfg",
 		Replicas: 1,
 		Listen:   "127.0.0.1:0",
+		Rollout:  "all",
 		Restart: Restart{
 			Policy:           PolicyOnFailure,
 			Backoff:          Backoff{Initial: Duration(time.Second), Max: Duration(5 * time.Minute), Multiplier: 2, Jitter: 0.1},

@@ -52,6 +52,9 @@ type Worker struct {
 	Restart      Restart    `yaml:"restart" doc:"When and how fast to restart after an exit."`
 	Health       Health     `yaml:"health" doc:"Startup, readiness and liveness probes."`
 	ReadyLogLine string     `yaml:"ready_log_line" doc:"A substring of an output line that marks the worker ready (condition log_ready)."`
+	Notify       bool       `yaml:"notify" doc:"The worker speaks systemd's notify protocol: each instance gets its own NOTIFY_SOCKET (abstract), READY=1 makes it ready, STATUS= shows in hsu status, MAINPID= is ignored. Linux only." default:"false"`
+	Watchdog     Duration   `yaml:"watchdog" doc:"With notify: WATCHDOG=1 must come at least this often once the instance is ready to be watched (after its first ping or READY=1); a missed one is a liveness failure. 0: no watchdog." default:"0s"`
+	Rollout      string     `yaml:"rollout" doc:"How a reload that changes the worker replaces its replicas: all at once, or rolling: one at a time, the next once the one before is ready again (or running past start_seconds without a readiness probe); the rollout stops at the first failure." enum:"all|rolling" default:"all"`
 	Listen       string     `yaml:"listen" doc:"integrated workers: address hsu binds and hands over as LISTEN_FDS=1 and HSU_PORT." default:"\"127.0.0.1:0\""`
 	Resources    Resources  `yaml:"resources" doc:"Resource limits and what to do when they are crossed."`
 	Stop         Stop       `yaml:"stop" doc:"How to stop an instance."`
@@ -62,6 +65,12 @@ type Worker struct {
 	// Name is the worker's key under workers.
 	Name string `yaml:"-"`
 }
+
+// Rollouts.
+const (
+	RolloutAll     = "all"
+	RolloutRolling = "rolling"
+)
 
 // Dependency conditions.
 const (

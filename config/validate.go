@@ -110,6 +110,14 @@ func (c *checker) worker(w *Worker, p string, opts Options) {
 	if w.Discover != nil && w.Discover.Cmdline == "" && w.Discover.Port == 0 {
 		c.errorf(p+".discover", "set cmdline, port or both")
 	}
+	switch {
+	case w.Notify && w.Type == TypeUnmanaged:
+		c.errorf(p+".notify", "an unmanaged worker is not started by hsu, so it cannot be given a NOTIFY_SOCKET")
+	case w.Watchdog < 0:
+		c.errorf(p+".watchdog", "must not be negative")
+	case w.Watchdog > 0 && !w.Notify:
+		c.errorf(p+".watchdog", "the watchdog needs notify: true (it is WATCHDOG=1 on the notify socket)")
+	}
 }
 
 func (c *checker) restart(r *Restart, p string) {

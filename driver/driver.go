@@ -583,7 +583,7 @@ func (d *Driver) step(ev *engine.Event) {
 	d.eng.Bugs = d.eng.Bugs[:0]
 	switch ev.Kind {
 	case engine.EvStart, engine.EvCommand, engine.EvReload,
-		engine.EvSpawned, engine.EvAdopted: // a new PID shows at once
+		engine.EvSpawned, engine.EvAdopted, engine.EvNotify: // a new PID (or STATUS=) shows at once
 		d.changed = true
 	case engine.EvSample, engine.EvProbe:
 		d.sampled = true

@@ -184,7 +184,18 @@ func (e *Engine) reload(cfg *config.Config) {
 		if same {
 			continue
 		}
-		for _, s := range w.slots[:min(w.desired, len(w.slots))] {
+		e.endRollout(w) // a newer config replaces a rollout in progress
+		live := w.slots[:min(w.desired, len(w.slots))]
+		if spec.Rollout == config.RolloutRolling && len(live) > 1 {
+			for _, s := range live {
+				w.roll = append(w.roll, s.idx)
+			}
+			e.rolling++
+			w.rollCur = -1 // counted; nextRollout sets the first
+			e.nextRollout(w)
+			continue
+		}
+		for _, s := range live {
 			if s.state.Live() || s.inst.spawning {
 				s.stop(e, afterRestart, Reason{Kind: RReload})
 			}

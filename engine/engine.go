@@ -2,6 +2,7 @@ package engine
 
 import (
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/hsu-run/hsu/config"
@@ -34,6 +35,7 @@ type Engine struct {
 	// scan on the hot path when nothing waits.
 	pending int
 	dirty   bool // a transition happened this step
+	rolling int  // workers with a rolling reload in progress
 	// surplus: some worker has slots above its desired count (scale-down,
 	// removal) for trim to drop once they stop.
 	surplus bool
@@ -52,6 +54,12 @@ type worker struct {
 	desired int
 	// removed: dropped by a reload; it goes once its replicas have stopped.
 	removed bool
+	// roll is a rolling reload in progress: the replicas still to replace,
+	// in order; rollCur is the one being replaced, rollGen the generation
+	// it had (its next one must be ready before the next goes).
+	roll    []int
+	rollCur int
+	rollGen uint64
 }
 
 // New creates an engine for cfg. Nothing happens until the first event,
@@ -163,6 +171,10 @@ func (e *Engine) Step(ev Event) []Action {
 		}
 	case EvCommand:
 		e.command(ev.Cmd)
+	case EvNotify:
+		if s := e.current(ev.H); s != nil && s.inst.alive {
+			s.notified(e, ev.Notify)
+		}
 	case EvReload:
 		if e.shutdown {
 			// Stopping everything: a reload would start what is being stopped.
@@ -308,7 +320,66 @@ func (e *Engine) settle() {
 		if e.surplus {
 			e.trim()
 		}
+		if e.rolling > 0 && !e.shutdown {
+			e.advanceRollouts()
+		}
 	}
+}
+
+// advanceRollouts moves every rolling reload on: the next replica is
+// replaced once the one before is ready again, or the rollout stops at a
+// failure (the replicas not replaced yet keep their instances).
+func (e *Engine) advanceRollouts() {
+	for _, w := range e.order {
+		if w.rollCur == 0 {
+			continue
+		}
+		if w.rollCur > len(w.slots) || w.removed {
+			e.endRollout(w)
+			continue
+		}
+		s := w.slots[w.rollCur-1]
+		if s.inst.gen <= w.rollGen && s.state.Live() || s.inst.spawning {
+			continue // not replaced yet
+		}
+		switch {
+		case s.state == Ready || s.state == Running && !w.gatesReady():
+		case s.state == Failed || s.state == Backoff || s.state == Exited:
+			e.emit(Action{Kind: ActNotice, H: s.handle(), Reason: Reason{Kind: RRolloutStopped,
+				Text: w.name + "-" + strconv.Itoa(s.idx) + " is " + s.state.String() + " (" + s.reason.String() + ")"}})
+			e.endRollout(w)
+			continue
+		default:
+			continue // starting: wait
+		}
+		e.nextRollout(w)
+	}
+}
+
+// nextRollout replaces the next replica still live with the old spec.
+func (e *Engine) nextRollout(w *worker) {
+	for len(w.roll) > 0 {
+		idx := w.roll[0]
+		w.roll = w.roll[1:]
+		if idx > min(w.desired, len(w.slots)) {
+			continue
+		}
+		s := w.slots[idx-1]
+		if !s.state.Live() && !s.inst.spawning {
+			continue
+		}
+		w.rollCur, w.rollGen = idx, s.inst.gen
+		s.stop(e, afterRestart, Reason{Kind: RReload})
+		return
+	}
+	e.endRollout(w)
+}
+
+func (e *Engine) endRollout(w *worker) {
+	if w.rollCur != 0 {
+		e.rolling--
+	}
+	w.roll, w.rollCur, w.rollGen = nil, 0, 0
 }
 
 // startPending spawns each pending replica whose dependencies are met.
@@ -370,7 +441,7 @@ func (e *Engine) condition(d *worker, cond string) bool {
 		case config.CondStarted:
 			ok = s.everStarted
 		case config.CondHealthy:
-			ok = s.state == Ready || (s.state == Running && d.probes[ProbeReadiness] == nil)
+			ok = s.state == Ready || (s.state == Running && !d.gatesReady())
 		case config.CondCompleted:
 			ok = s.state == Exited
 		case config.CondCompletedSuccessfully:

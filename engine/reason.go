@@ -53,6 +53,9 @@ const (
 	// RIgnored: something asked of hsu was not done (Text: what and why),
 	// such as a reload during a shutdown.
 	RIgnored
+	RNotifyReady    // a notify worker sent READY=1
+	RWatchdogMissed // D: the watchdog period without a WATCHDOG=1
+	RRolloutStopped // Text: why a rolling reload stopped
 )
 
 // Reason says why a transition or notice happened.
@@ -147,6 +150,12 @@ func (r Reason) text() string {
 		return "adopt failed: " + r.Text
 	case RReload:
 		return "config changed"
+	case RNotifyReady:
+		return "sent READY=1"
+	case RWatchdogMissed:
+		return "watchdog: no WATCHDOG=1 for " + r.Text
+	case RRolloutStopped:
+		return "rolling reload stopped: " + r.Text
 	case RRemoved:
 		return "removed"
 	case RActionFailed:

@@ -69,7 +69,10 @@ type instance struct {
 	// resource and value, since no kernel limit was involved.
 	resourceKill Reason
 	logReady     bool
-	probes       [numProbes]probeState
+	// notifyReady: a notify worker sent READY=1; status is its STATUS=.
+	notifyReady bool
+	status      string
+	probes      [numProbes]probeState
 	over         [3]bool // at or above max, per resource (memory, cpu, pids)
 	warned       [3]bool // at or above warn
 }
@@ -218,6 +221,41 @@ func (s *slot) armProbe(e *Engine, k ProbeKind, d time.Duration) {
 	s.arm(e, TimerProbe+TimerKind(k), d)
 }
 
+// gatesReady reports whether the worker's readiness is gated (a readiness
+// probe, or notify's READY=1): without a gate, running is as ready as it
+// gets (the healthy condition then means running past start_seconds).
+func (w *worker) gatesReady() bool {
+	return w.probes[ProbeReadiness] != nil || w.spec.Notify
+}
+
+// readyNow: every readiness gate of the instance is open.
+func (s *slot) readyNow() bool {
+	if !s.w.gatesReady() {
+		return false
+	}
+	if s.w.probes[ProbeReadiness] != nil && !s.inst.probes[ProbeReadiness].passed {
+		return false
+	}
+	return !s.w.spec.Notify || s.inst.notifyReady
+}
+
+// notified handles what a notify worker sent.
+func (s *slot) notified(e *Engine, n Notification) {
+	if n.HasStatus && n.Status != s.inst.status {
+		s.inst.status = n.Status
+	}
+	wd := s.spec().Watchdog.D()
+	if n.Ready && !s.inst.notifyReady {
+		s.inst.notifyReady = true
+		if s.state == Running && s.readyNow() {
+			e.transition(s, Ready, Reason{Kind: RNotifyReady})
+		}
+	}
+	if wd > 0 && (n.Watchdog || n.Ready) && s.state != Stopping {
+		s.arm(e, TimerWatchdog, wd)
+	}
+}
+
 // maybeRunning moves a starting instance to running once it is past
 // start_seconds and its startup probe (if any) passed, and on to ready if
 // its readiness probe already passes.
@@ -229,8 +267,12 @@ func (s *slot) maybeRunning(e *Engine) {
 		return
 	}
 	e.transition(s, Running, Reason{Kind: RStarted})
-	if s.inst.probes[ProbeReadiness].passed {
-		e.transition(s, Ready, Reason{Kind: RReadinessPassed})
+	if s.readyNow() {
+		r := Reason{Kind: RReadinessPassed}
+		if s.w.probes[ProbeReadiness] == nil {
+			r = Reason{Kind: RNotifyReady}
+		}
+		e.transition(s, Ready, r)
 	}
 }
 
@@ -510,6 +552,10 @@ func (s *slot) timer(e *Engine, kind TimerKind) {
 		if s.inst.alive && s.state != Stopping {
 			e.emit(Action{Kind: ActSample, H: s.handle(), PID: s.inst.pid})
 		}
+	case TimerWatchdog:
+		if s.inst.alive && s.state != Stopping && s.state != Unknown {
+			s.stop(e, afterHealth, Reason{Kind: RWatchdogMissed, Text: s.spec().Watchdog.D().String()})
+		}
 	default:
 		k := ProbeKind(kind - TimerProbe)
 		if s.inst.alive && s.state != Stopping && s.state != Unknown && !s.inst.probes[k].inflight {
@@ -563,7 +609,7 @@ func (s *slot) probeResult(e *Engine, k ProbeKind, ok bool, errText string) {
 	case ProbeReadiness:
 		if ok && ps.succ >= p.SuccessThreshold && !ps.passed {
 			ps.passed = true
-			if s.state == Running {
+			if s.state == Running && s.readyNow() {
 				e.transition(s, Ready, Reason{Kind: RReadinessPassed})
 			}
 		}

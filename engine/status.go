@@ -93,7 +93,10 @@ func (e *Engine) Snapshot() *Status {
 					rs.Usage, rs.UsageAt = s.usage, s.usageAt
 				}
 			}
-			rs.Ready = s.state == Ready || (s.state == Running && w.probes[ProbeReadiness] == nil)
+			rs.Ready = s.state == Ready || (s.state == Running && !w.gatesReady())
+			if s.inst.alive {
+				rs.StatusText = s.inst.status
+			}
 			rs.LastTrigger, rs.OOMKills = s.lastTrigger, s.oomKills
 			if len(s.restartsBy) > 0 {
 				rs.RestartsBy = maps.Clone(s.restartsBy)

@@ -117,12 +117,23 @@ const (
 	EvDone                             // a Signal/Kill/Throttle/StopCommand/Persist action finished: Err
 	EvCommand                          // an API/CLI command: Cmd
 	EvReload                           // a new config: Config
+	EvNotify                           // a notify worker sent a datagram: Notify
 )
+
+// Notification is what a notify worker said (sd_notify).
+type Notification struct {
+	Ready    bool   // READY=1
+	Watchdog bool   // WATCHDOG=1
+	Status   string // STATUS=, when HasStatus
+	// HasStatus: the datagram set STATUS (possibly to "").
+	HasStatus bool
+}
 
 var eventNames = [...]string{
 	EvStart: "start", EvSpawned: "spawned", EvSpawnFailed: "spawn_failed", EvExited: "exited",
 	EvTimer: "timer", EvProbe: "probe", EvSample: "sample", EvLogReady: "log_ready",
 	EvVerified: "verified", EvAdopted: "adopted", EvDone: "done", EvCommand: "command", EvReload: "reload",
+	EvNotify: "notify",
 }
 
 func (k EventKind) String() string {
@@ -150,6 +161,8 @@ type Event struct {
 	Usage Usage      // EvSample
 	Done  ActionKind // EvDone: which action finished
 	Cmd   Command    // EvCommand
+	// Notify is what a notify worker sent (EvNotify).
+	Notify Notification
 
 	Saved  *Saved         // EvStart: the state file of a previous hsu, or nil
 	Config *config.Config // EvReload
@@ -223,11 +236,12 @@ const (
 	TimerStopTimeout                  // escalate a stop to SIGKILL
 	TimerStartGrace                   // start_seconds elapsed
 	TimerSample                       // sample resources
+	TimerWatchdog                     // a notify worker's WATCHDOG=1 is overdue
 	TimerProbe                        // run a probe (+ProbeKind)
 	numTimers        = TimerProbe + TimerKind(numProbes)
 )
 
-var timerNames = [...]string{"backoff", "stop_timeout", "start_grace", "sample", "probe_startup", "probe_readiness", "probe_liveness"}
+var timerNames = [...]string{"backoff", "stop_timeout", "start_grace", "sample", "watchdog", "probe_startup", "probe_readiness", "probe_liveness"}
 
 func (t TimerKind) String() string {
 	if int(t) < len(timerNames) {

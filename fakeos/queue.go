@@ -22,6 +22,7 @@ const (
 	itHsuStart                         // a new hsu process starts
 	itExpect                           // check an expectation
 	itStopDeadline                     // checker: the instance must be killed by now
+	itNotify                           // a notify worker sends READY=1 (first) or WATCHDOG=1
 )
 
 // item is one entry of the event queue, ordered by (at, class, seq).

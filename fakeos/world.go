@@ -126,6 +126,8 @@ type proc struct {
 	watchEpoch int
 	logs       driver.LogSink
 	readyLine  string
+	notified   bool          // sent READY=1
+	watchdog   time.Duration // notify watchdog period (0: none)
 	// held: spawned through the exec helper, which waits for hsu to
 	// record the PID before it runs the program (spec, then).
 	held   bool
@@ -319,6 +321,21 @@ func (w *World) handle(it *item) {
 			out.Write([]byte(p.readyLine + "\n"))
 			out.Close()
 		}
+	case itNotify:
+		p := it.p
+		if !p.alive {
+			break
+		}
+		if w.up && p.watchEpoch == w.epoch && w.healthy(p) {
+			n := engine.Notification{Watchdog: p.notified, Ready: !p.notified}
+			p.notified = true
+			w.deliver(engine.Event{Kind: engine.EvNotify, H: p.owner, Notify: n})
+		}
+		if p.watchdog > 0 {
+			next := w.item(w.now+p.watchdog/2, itNotify)
+			next.p = p
+			w.q.push(next)
+		}
 	case itFault:
 		w.fault(it.fault)
 	case itHsuStart:
@@ -494,6 +511,14 @@ func (w *World) lifecycle(p *proc, spec *config.Worker) {
 	beh := p.beh
 	if beh.ExitAfter > 0 {
 		it := w.item(w.now+beh.ExitAfter.D(), itExit)
+		it.p = p
+		w.q.push(it)
+	}
+	if spec != nil && spec.Notify {
+		// READY=1 once it would pass a probe; then, with a watchdog, a
+		// ping every half period while it is healthy (a hang stops them).
+		p.watchdog = spec.Watchdog.D()
+		it := w.item(w.now+beh.StartDelay.D(), itNotify)
 		it.p = p
 		w.q.push(it)
 	}

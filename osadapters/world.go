@@ -312,10 +312,27 @@ func (w *World) spawn(r *driver.SpawnReq) {
 		defer f.Close() // the child has its copy
 		files = []*os.File{f}
 	}
-	p, err := w.sys.Spawn(h, spec, env, files, r.Logs, r.Exited)
+	exited := r.Exited
+	var ns *notifySock
+	if spec.Notify {
+		if ns, err = openNotify(h); err != nil {
+			r.Err = errnoError{fmt.Errorf("notify socket of %s: %w", instKey(h), err)}
+			return
+		}
+		env = append(env, "NOTIFY_SOCKET="+ns.name)
+		orig := r.Exited // r is the driver's batch, reused after Spawn
+		exited = func(st ExitStatus) { ns.close(); orig(st) }
+	}
+	p, err := w.sys.Spawn(h, spec, env, files, r.Logs, exited)
 	if err != nil {
+		if ns != nil {
+			ns.close()
+		}
 		r.Err = errnoError{err}
 		return
+	}
+	if ns != nil {
+		go ns.serve(w, h, p.PID)
 	}
 	r.Proc = p
 }

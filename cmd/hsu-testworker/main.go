@@ -91,6 +91,7 @@ type options struct {
 	lineSize       int
 	stderr         bool
 	readyLine      string
+	notify         bool
 	pidfile        string
 	dateFile       string
 	logRequests    bool
@@ -123,6 +124,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.lineSize, "line-size", 0, "pad each printed line with 'x' to this many bytes (newline excluded)")
 	fs.BoolVar(&o.stderr, "stderr", false, "print the --print-lines lines to stderr")
 	fs.StringVar(&o.readyLine, "ready-line", "testworker: ready", `print this line once healthy ("" for none)`)
+	fs.BoolVar(&o.notify, "notify", false, "sd_notify: STATUS=starting at once, READY=1 once healthy, then WATCHDOG=1 every 200ms while healthy (to $NOTIFY_SOCKET)")
 	fs.StringVar(&o.pidfile, "pidfile", "", "write the pid to this file at start (temp file + rename)")
 	fs.StringVar(&o.dateFile, "date-file", "", "append the start time (RFC3339Nano) as a line to this file")
 	fs.BoolVar(&o.logRequests, "log-requests", false, "print a line per HTTP or gRPC request")
@@ -259,11 +261,24 @@ func run(args []string) int {
 	printing := o.printLines > 0
 	exitDue := o.printLines > 0 && o.exitAfter == 0
 	readyShown := false
+	if o.notify {
+		sdNotify("STATUS=starting")
+		go func() {
+			for range time.Tick(200 * time.Millisecond) {
+				if h.healthy() {
+					sdNotify("WATCHDOG=1")
+				}
+			}
+		}()
+	}
 	showReady := func() {
 		if !readyShown && h.healthy() {
 			readyShown = true
 			if o.readyLine != "" {
 				say("%s", o.readyLine)
+			}
+			if o.notify {
+				sdNotify("READY=1\nSTATUS=serving")
 			}
 		}
 	}
@@ -668,4 +683,23 @@ func (c *coresValue) Set(v string) error {
 	}
 	*c = coresValue(f / div)
 	return nil
+}
+
+// sdNotify sends one datagram to $NOTIFY_SOCKET ("@name": abstract).
+func sdNotify(msg string) {
+	addr := os.Getenv("NOTIFY_SOCKET")
+	if addr == "" {
+		say("testworker: no NOTIFY_SOCKET")
+		return
+	}
+	if addr[0] == '@' {
+		addr = "\x00" + addr[1:]
+	}
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: addr, Net: "unixgram"})
+	if err != nil {
+		say("testworker: notify: %v", err)
+		return
+	}
+	defer c.Close()
+	c.Write([]byte(msg + "\n"))
 }

@@ -23,6 +23,13 @@ func ThisPlatform() Platform { return Platform{GOOS: runtime.GOOS} }
 
 // Check implements config.Platform.
 func (p Platform) Check(cfg *config.Config, report func(path, msg string)) {
+	if p.GOOS != "linux" {
+		for _, name := range cfg.Order {
+			if cfg.Workers[name].Notify {
+				report("workers."+name+".notify", "notify workers are supported on Linux only (hsu checks each datagram's sender with SO_PASSCRED)")
+			}
+		}
+	}
 	switch p.GOOS {
 	case "linux":
 		checkLinux(cfg, report)
