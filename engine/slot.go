@@ -727,6 +727,9 @@ func (s *slot) recover(e *Engine, r Recovered) {
 // verified: the recovered process is (or is not) still ours.
 func (s *slot) verified(e *Engine, ok bool) {
 	if ok {
+		// Its notify socket died with the previous hsu: it cannot say
+		// READY=1 again, so it is taken as having said it.
+		s.inst.notifyReady = true
 		e.transition(s, Running, Reason{Kind: RVerified})
 		s.inst.spawnedAt = e.now
 		s.running(e)
