@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -212,13 +213,75 @@ func TestOtherUIDRefused(t *testing.T) {
 	}
 }
 
+// TestGroupReadOnly: with --api-group, a member of the group may read
+// but not change anything; the socket is 0660 in a 0750 dir.
+func TestGroupReadOnly(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run a client as another user")
+	}
+	grp, err := lookupGroup("65534")
+	if err != nil {
+		t.Skip("no gid 65534")
+	}
+	dir, err := os.MkdirTemp("", "hsu-api-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	fb := newFake()
+	s, _ := newServer(t, fb)
+	sock := filepath.Join(dir, "hsu.sock")
+	l, info, err := ListenUnix(sock, strconv.Itoa(grp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(l, info)
+	t.Cleanup(func() { l.Close() })
+	for _, c := range []struct {
+		path string
+		want os.FileMode
+	}{{dir, 0o750}, {sock, 0o660}} {
+		if fi, err := os.Stat(c.path); err != nil || fi.Mode().Perm() != c.want {
+			t.Errorf("%s: %v %v, want %04o", c.path, fi.Mode().Perm(), err, c.want)
+		}
+	}
+	exe, _ := os.Executable()
+	bin := filepath.Join(dir, "client")
+	b, _ := os.ReadFile(exe)
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ method, want string }{{"GET", "status 200"}, {"POST", "status 403"}} {
+		cmd := exec.Command(bin, "-test.run=^TestHelperClient$")
+		cmd.Env = []string{"HSU_TEST_CLIENT_SOCKET=" + sock, "HSU_TEST_CLIENT_METHOD=" + tt.method}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: uint32(grp)}}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("client: %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), tt.want) {
+			t.Errorf("%s as a group member: %q, want %s", tt.method, out, tt.want)
+		}
+	}
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	if len(fb.cmds) != 0 {
+		t.Errorf("a read-only caller's command reached the driver: %+v", fb.cmds)
+	}
+}
+
 // TestHelperClient is TestOtherUIDRefused's client, run as nobody.
 func TestHelperClient(t *testing.T) {
 	sock := os.Getenv("HSU_TEST_CLIENT_SOCKET")
 	if sock == "" {
 		t.Skip("helper process only")
 	}
-	resp, err := unixClient(sock).Get("http://hsu/v1/workers")
+	req, _ := http.NewRequest("GET", "http://hsu/v1/workers", nil)
+	if os.Getenv("HSU_TEST_CLIENT_METHOD") == "POST" {
+		req, _ = http.NewRequest("POST", "http://hsu/v1/workers/web/stop", strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := unixClient(sock).Do(req)
 	if err != nil {
 		fmt.Println("error", err)
 		return
