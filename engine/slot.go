@@ -73,8 +73,8 @@ type instance struct {
 	notifyReady bool
 	status      string
 	probes      [numProbes]probeState
-	over         [3]bool // at or above max, per resource (memory, cpu, pids)
-	warned       [3]bool // at or above warn
+	over        [3]bool // at or above max, per resource (memory, cpu, pids)
+	warned      [3]bool // at or above warn
 }
 
 type probeState struct {
