@@ -404,14 +404,17 @@ func cmdScale(args []string, out, errOut io.Writer) int {
 			}
 			return c.fail(err)
 		}
+		// Done when there are N replicas and none is on its way somewhere:
+		// the new ones run (a replica stopped by a command stays stopped).
 		done := len(st.Workers) == 1 && len(st.Workers[0].Slots) == n
 		if done {
 			for _, r := range st.Workers[0].Slots {
-				if up, err := isUp(r); !up {
+				switch r.State {
+				case "running", "ready", "stopped", "exited":
+				case "failed":
+					return c.fail(fmt.Errorf("%s: %w", name, failedErr(r)))
+				default:
 					done = false
-					if err != nil {
-						return c.fail(fmt.Errorf("%s: %w", name, err))
-					}
 				}
 			}
 		}
