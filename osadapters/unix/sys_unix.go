@@ -39,9 +39,12 @@ type Unix struct {
 	mu       sync.Mutex
 	watching map[engine.Handle]bool
 	cpu      map[engine.Handle]cpuSample // previous CPU sample per instance
-	leaders  map[int]bool                // PIDs of spawned leaders not yet reaped by their Wait
-	holds    map[engine.Handle]*os.File  // release pipes of held instances (no cgroup)
-	loops    ioLoops                     // epoll loops for output and exits (Linux)
+	// sampleBuf is the buffer samples read /proc through (sampleMu).
+	sampleMu  sync.Mutex
+	sampleBuf [4096]byte
+	leaders   map[int]bool               // PIDs of spawned leaders not yet reaped by their Wait
+	holds     map[engine.Handle]*os.File // release pipes of held instances (no cgroup)
+	loops     ioLoops                    // epoll loops for output and exits (Linux)
 	// adoptLogs receives the output of instances re-adopted after an hsu
 	// restart (their FIFOs are reopened).
 	adoptLogs LogSink
