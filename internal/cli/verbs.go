@@ -396,37 +396,27 @@ func cmdScale(args []string, out, errOut io.Writer) int {
 	if wf.noWait {
 		return exitOK
 	}
-	for {
+	return c.poll(ctx, "timed out waiting for the new replica count", func() (bool, error) {
 		st, err := c.status(ctx, []string{name})
 		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) {
-				return c.fail(errors.New("timed out waiting for the new replica count"))
-			}
-			return c.fail(err)
+			return false, err
 		}
 		// Done when there are N replicas and none is on its way somewhere:
 		// the new ones run (a replica stopped by a command stays stopped).
-		done := len(st.Workers) == 1 && len(st.Workers[0].Slots) == n
-		if done {
-			for _, r := range st.Workers[0].Slots {
-				switch r.State {
-				case "running", "ready", "stopped", "exited":
-				case "failed":
-					return c.fail(fmt.Errorf("%s: %w", name, failedErr(r)))
-				default:
-					done = false
-				}
+		if len(st.Workers) != 1 || len(st.Workers[0].Slots) != n {
+			return false, nil
+		}
+		for _, r := range st.Workers[0].Slots {
+			switch r.State {
+			case "running", "ready", "stopped", "exited":
+			case "failed":
+				return false, fmt.Errorf("%s: %w", name, failedErr(r))
+			default:
+				return false, nil
 			}
 		}
-		if done {
-			return exitOK
-		}
-		select {
-		case <-ctx.Done():
-			return c.fail(errors.New("timed out waiting for the new replica count"))
-		case <-time.After(pollEvery):
-		}
-	}
+		return true, nil
+	})
 }
 
 func cmdSignal(args []string, out, errOut io.Writer) int {
@@ -686,18 +676,33 @@ func cmdShutdown(args []string, out, errOut io.Writer) int {
 		return exitOK
 	}
 	// Done when nothing answers any more: hsu run has exited.
-	for {
+	return c.poll(ctx, "timed out waiting for hsu to stop", func() (bool, error) {
 		_, err := c.status(ctx, nil)
 		var ns *errNoServer
 		if errors.As(err, &ns) {
-			return exitOK
+			return true, nil
 		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			return c.fail(errors.New("timed out waiting for hsu to stop"))
+		return false, nil
+	})
+}
+
+// poll calls step every pollEvery until it is done or fails, or ctx
+// ends (then the error says timeout).
+func (c *client) poll(ctx context.Context, timeout string, step func() (bool, error)) int {
+	for {
+		done, err := step()
+		if errors.Is(err, context.DeadlineExceeded) || err == nil && ctx.Err() != nil && !done {
+			return c.fail(errors.New(timeout))
+		}
+		if err != nil {
+			return c.fail(err)
+		}
+		if done {
+			return exitOK
 		}
 		select {
 		case <-ctx.Done():
-			return c.fail(errors.New("timed out waiting for hsu to stop"))
+			return c.fail(errors.New(timeout))
 		case <-time.After(pollEvery):
 		}
 	}
