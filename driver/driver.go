@@ -235,15 +235,21 @@ func (d *Driver) Commands(ctx context.Context, cmds []engine.Command) []error {
 		case <-ch:
 		case <-ctx.Done():
 			d.mu.Lock()
+			dropped := 0
 			for i := range evs {
 				if _, waiting := d.replies[evs[i].Cmd.ID]; waiting {
 					delete(d.replies, evs[i].Cmd.ID)
 					errs[i] = d.gaveUp(cmds[i], ctx.Err())
+					dropped++
 				}
 			}
 			d.mu.Unlock()
-			// Those answered before the deadline keep their answers; the
-			// lock makes sure no reply is being written now.
+			// The rest were taken out of the map for answering: their
+			// replies are being written now; wait for them (they do not
+			// block) before reading them.
+			for ; got < len(cmds)-dropped; got++ {
+				<-ch
+			}
 			for i := range errs {
 				if errs[i] == nil {
 					errs[i] = replyErr(cmds[i], replies[i])
