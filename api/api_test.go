@@ -96,7 +96,7 @@ func serveUnix(t *testing.T, dir string) (*Server, *fakeBackend, *bytes.Buffer, 
 	fb := newFake()
 	s, audit := newServer(t, fb)
 	sock := filepath.Join(dir, "hsu.sock")
-	l, info, err := ListenUnix(sock, "")
+	l, info, err := ListenUnix(sock, "", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func TestGroupReadOnly(t *testing.T) {
 	fb := newFake()
 	s, _ := newServer(t, fb)
 	sock := filepath.Join(dir, "hsu.sock")
-	l, info, err := ListenUnix(sock, strconv.Itoa(grp))
+	l, info, err := ListenUnix(sock, strconv.Itoa(grp), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -541,7 +541,7 @@ func TestStalledClientDropped(t *testing.T) {
 	logBuf.w = &lb
 	s := New(Options{Backend: fb, Logger: slog.New(slog.NewTextHandler(&logBuf, nil)), WriteTimeout: 100 * time.Millisecond, Heartbeat: time.Hour})
 	sock := filepath.Join(t.TempDir(), "hsu.sock")
-	l, info, err := ListenUnix(sock, "")
+	l, info, err := ListenUnix(sock, "", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -586,7 +586,9 @@ func FuzzCommandRequest(f *testing.F) {
 			return
 		}
 		req.Header.Set("Content-Type", "application/json")
-		req = req.WithContext(context.WithValue(req.Context(), peerKey{}, &peer{who: "fuzz"}))
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond) // a rolling restart waits for its caller
+		defer cancel()
+		req = req.WithContext(context.WithValue(ctx, peerKey{}, &peer{who: "fuzz"}))
 		w := &recorder{h: http.Header{}}
 		s.ServeHTTP(w, req)
 		if w.code >= 500 {
@@ -608,3 +610,35 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 func (r *recorder) WriteHeader(c int) { r.code = c }
+
+// TestSocketElsewhere: a --socket outside the state dir changes nothing
+// around it: a directory others can write to is refused, a file that is
+// not a socket is not removed, and a live server's socket is not taken.
+func TestSocketElsewhere(t *testing.T) {
+	open := t.TempDir()
+	os.Chmod(open, 0o777)
+	if _, _, err := ListenUnix(filepath.Join(open, "hsu.sock"), "", false); err == nil || !strings.Contains(err.Error(), "writable by others") {
+		t.Errorf("a world-writable dir: %v", err)
+	}
+	if fi, _ := os.Stat(open); fi.Mode().Perm() != 0o777 {
+		t.Errorf("the dir's mode was changed to %04o", fi.Mode().Perm())
+	}
+	dir := t.TempDir()
+	notes := filepath.Join(dir, "notes")
+	os.WriteFile(notes, []byte("keep me"), 0o600)
+	if _, _, err := ListenUnix(notes, "", false); err == nil {
+		t.Error("a regular file in the way was accepted")
+	}
+	if b, _ := os.ReadFile(notes); string(b) != "keep me" {
+		t.Error("the file in the way was removed")
+	}
+	sock := filepath.Join(dir, "hsu.sock")
+	l, _, err := ListenUnix(sock, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, _, err := ListenUnix(sock, "", false); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("a live socket: %v", err)
+	}
+}

@@ -35,7 +35,7 @@ func BenchmarkListWorkers100(b *testing.B) {
 	fb.st = status100()
 	s := New(Options{Backend: fb})
 	sock := filepath.Join(b.TempDir(), "hsu.sock")
-	l, info, err := ListenUnix(sock, "")
+	l, info, err := ListenUnix(sock, "", true)
 	if err != nil {
 		b.Fatal(err)
 	}

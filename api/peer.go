@@ -130,6 +130,9 @@ func ListenTCP(addr string, tokens *Tokens, tlsFiles TLSFiles) (net.Listener, li
 		return nil, listenerInfo{}, errors.New("the TCP API needs a token: --api-token-file FILE or HSU_API_TOKEN")
 	}
 	var cfg *tls.Config
+	if tlsFiles.ClientCA != "" && (tlsFiles.Cert == "" || tlsFiles.Key == "") {
+		return nil, listenerInfo{}, errors.New("--api-tls-client-ca needs --api-tls-cert and --api-tls-key: client certificates are checked only over TLS")
+	}
 	if tlsFiles.Cert != "" || tlsFiles.Key != "" {
 		cert, err := tls.LoadX509KeyPair(tlsFiles.Cert, tlsFiles.Key)
 		if err != nil {

@@ -119,6 +119,7 @@ func (s *Server) routes() {
 			httpError(w, http.StatusNotFound, "metrics are not served")
 			return
 		}
+		s.deadline(w)
 		s.opt.Metrics.ServeHTTP(w, r)
 	})
 }
@@ -147,16 +148,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	mutating := r.Method != http.MethodGet && r.Method != http.MethodHead
 	if mutating {
+		r = r.WithContext(context.WithValue(r.Context(), peerKey{}, p))
+		refuse := func(status int, msg string) {
+			s.audit(r, r.Method+" "+r.URL.Path, "", "refused: "+msg)
+			httpError(w, status, msg)
+		}
 		if p.readOnly {
-			httpError(w, http.StatusForbidden, "read-only access (group member): "+r.Method+" is not allowed")
+			refuse(http.StatusForbidden, "read-only access (group member): "+r.Method+" is not allowed")
 			return
 		}
 		if !isJSON(r.Header.Get("Content-Type")) {
-			httpError(w, http.StatusUnsupportedMediaType, "a "+r.Method+" needs Content-Type: application/json")
+			refuse(http.StatusUnsupportedMediaType, "a "+r.Method+" needs Content-Type: application/json")
 			return
 		}
 		if r.ContentLength > MaxBody {
-			httpError(w, http.StatusRequestEntityTooLarge, "the body is over "+strconv.Itoa(MaxBody)+" bytes")
+			refuse(http.StatusRequestEntityTooLarge, "the body is over "+strconv.Itoa(MaxBody)+" bytes")
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
@@ -181,8 +187,17 @@ func hostAllowed(host, listen string) bool {
 	if err != nil || lerr != nil || port != lport {
 		return false
 	}
-	if ip := net.ParseIP(lh); ip != nil && ip.IsLoopback() && strings.EqualFold(h, "localhost") {
+	loopback := func(x string) bool {
+		ip := net.ParseIP(x)
+		return strings.EqualFold(x, "localhost") || ip != nil && ip.IsLoopback()
+	}
+	if loopback(lh) && loopback(h) {
 		return true
+	}
+	if ip := net.ParseIP(lh); lh == "" || ip != nil && ip.IsUnspecified() {
+		// Listening on every address: the Host may name any of them, but
+		// only by address (a DNS name is what a rebinding attack uses).
+		return net.ParseIP(h) != nil || strings.EqualFold(h, "localhost")
 	}
 	return h == lh
 }
@@ -454,12 +469,14 @@ func (s *Server) command(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.opt.CommandTimeout)
-	defer cancel()
 	var errs []error
 	if req.Rolling && verb == engine.CmdRestart {
-		errs = s.rolling(ctx, cmds)
+		// As long as the rollout takes: the caller's own deadline (hsu
+		// restart --rolling --timeout) bounds it.
+		errs = s.rolling(r.Context(), cmds)
 	} else {
+		ctx, cancel := context.WithTimeout(r.Context(), s.opt.CommandTimeout)
+		defer cancel()
 		errs = s.opt.Backend.Commands(ctx, cmds)
 	}
 	res := CommandResult{Results: make([]WorkerResult, len(names))}

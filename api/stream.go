@@ -138,7 +138,11 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		tail = nil
 	}
 	st := s.stream(w, r, "application/x-ndjson")
-	var last uint64
+	// Lines both in the tail and on the subscription are skipped by their
+	// sequence number, per worker: numbers rise within a worker's lines,
+	// not across workers (each is numbered under its own lock).
+	last := map[string]uint64{}
+	dup := func(l logs.Line) bool { return l.Dropped == 0 && l.Seq <= last[l.Worker] }
 	enc := func(v LineView) bool {
 		b, _ := json.Marshal(v)
 		return st.write(append(b, '\n'))
@@ -147,7 +151,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		if !enc(lineView(l)) {
 			return
 		}
-		last = l.Seq
+		last[l.Worker] = max(last[l.Worker], l.Seq)
 	}
 	if !st.flush() || !follow {
 		return
@@ -162,7 +166,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
-			if l.Dropped == 0 && l.Seq <= last {
+			if dup(l) {
 				continue
 			}
 			if !enc(lineView(l)) {
@@ -176,7 +180,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 						st.flush()
 						return
 					}
-					if l.Dropped == 0 && l.Seq <= last {
+					if dup(l) {
 						continue
 					}
 					if !enc(lineView(l)) {

@@ -24,7 +24,11 @@ const maxSunPath = 103
 // (0750 with group). Callers are identified by their credentials: hsu's
 // own uid and root may do everything, members of group may only read,
 // anyone else is refused.
-func ListenUnix(path, group string) (net.Listener, listenerInfo, error) {
+//
+// ownDir says the directory is hsu's own (the state dir, locked by this
+// hsu): only then are its mode and group set. A --socket elsewhere must be
+// in a directory that only its owner can write to already.
+func ListenUnix(path, group string, ownDir bool) (net.Listener, listenerInfo, error) {
 	dir := filepath.Dir(path)
 	gid := -1
 	dirMode, sockMask := os.FileMode(0o700), 0o177
@@ -35,17 +39,34 @@ func ListenUnix(path, group string) (net.Listener, listenerInfo, error) {
 		}
 		gid, dirMode, sockMask = g, 0o750, 0o117
 	}
-	if err := os.Chmod(dir, dirMode); err != nil {
-		return nil, listenerInfo{}, fmt.Errorf("api socket dir: %w", err)
-	}
-	if gid >= 0 {
-		if err := os.Chown(dir, -1, gid); err != nil {
-			return nil, listenerInfo{}, fmt.Errorf("api socket dir: group %s: %w", group, err)
+	if ownDir {
+		if err := os.Chmod(dir, dirMode); err != nil {
+			return nil, listenerInfo{}, fmt.Errorf("api socket dir: %w", err)
 		}
+		if gid >= 0 {
+			if err := os.Chown(dir, -1, gid); err != nil {
+				return nil, listenerInfo{}, fmt.Errorf("api socket dir: group %s: %w", group, err)
+			}
+		}
+	} else if fi, err := os.Stat(dir); err != nil {
+		return nil, listenerInfo{}, fmt.Errorf("api socket dir: %w", err)
+	} else if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&os.ModeSticky == 0 {
+		return nil, listenerInfo{}, fmt.Errorf("api socket dir %s is writable by others (mode %04o): anyone could replace the socket; use a private directory", dir, fi.Mode().Perm())
 	}
-	// The state dir is locked by this hsu: a socket left there is a dead
-	// hsu's.
-	os.Remove(path)
+	// A socket left there is a dead hsu's (the state dir is locked by
+	// this one); anything that is not a socket is not ours to remove.
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, listenerInfo{}, fmt.Errorf("api socket %s: a file that is not a socket is in the way", path)
+		}
+		if !ownDir {
+			if c, err := net.Dial("unix", path); err == nil {
+				c.Close()
+				return nil, listenerInfo{}, fmt.Errorf("api socket %s is in use by another server", path)
+			}
+		}
+		os.Remove(path)
+	}
 	addr := path
 	if len(path) > maxSunPath {
 		// Too long for sockaddr_un: bind through a descriptor of the dir.

@@ -8,7 +8,7 @@ import (
 )
 
 // ListenUnix is not available here.
-func ListenUnix(path, group string) (net.Listener, listenerInfo, error) {
+func ListenUnix(path, group string, ownDir bool) (net.Listener, listenerInfo, error) {
 	return nil, listenerInfo{}, ErrNoUnixAPI
 }
 

@@ -30,7 +30,11 @@ var notifyRun = func() string {
 }()
 
 func openNotify(h engine.Handle) (*notifySock, error) {
-	name := "hsu-" + notifyRun + "-" + strconv.FormatUint(h.Gen, 10)
+	// Random per instance: a worker sees its own name, and must not be
+	// able to take the next instance's in advance.
+	var r [8]byte
+	rand.Read(r[:])
+	name := "hsu-" + notifyRun + "-" + strconv.FormatUint(h.Gen, 10) + "-" + hex.EncodeToString(r[:])
 	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: "\x00" + name, Net: "unixgram"})
 	if err != nil {
 		return nil, err
@@ -86,18 +90,21 @@ func senderPID(oob []byte) int {
 	return 0
 }
 
-// sameInstance: pid is the leader, in its process group, or in its
-// cgroup (a child that called setsid).
+// sameInstance: pid is the leader, or in its cgroup where the instance
+// has one (a process cannot leave it on its own); without cgroups, in its
+// process group (weaker: a process of another worker in hsu's session
+// could join that group on purpose).
 func sameInstance(pid, leader int) bool {
 	if pid == leader {
 		return true
 	}
-	if pg, err := unix.Getpgid(pid); err == nil && pg == leader {
-		return true
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(leader) + "/cgroup")
+	if err == nil && bytes.Contains(b, []byte("/hsu/")) {
+		a, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+		return err == nil && bytes.Equal(a, b)
 	}
-	a, err1 := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
-	b, err2 := os.ReadFile("/proc/" + strconv.Itoa(leader) + "/cgroup")
-	return err1 == nil && err2 == nil && bytes.Contains(b, []byte("/hsu/")) && bytes.Equal(a, b)
+	pg, err := unix.Getpgid(pid)
+	return err == nil && pg == leader
 }
 
 // parseNotify reads READY=1, WATCHDOG=1 and STATUS=; MAINPID= and the

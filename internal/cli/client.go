@@ -116,6 +116,7 @@ func (c *client) do(ctx context.Context, method, path string, body any, out any)
 			Code    string `json:"code"`
 			Results []struct {
 				Error string `json:"error"`
+				Code  string `json:"code"`
 			} `json:"results"`
 		}
 		json.Unmarshal(b, &eb)
@@ -123,6 +124,9 @@ func (c *client) do(ctx context.Context, method, path string, body any, out any)
 		for _, r := range eb.Results {
 			if r.Error != "" {
 				msg = strings.TrimPrefix(msg+"\n"+r.Error, "\n")
+				if eb.Code == "" {
+					eb.Code = r.Code
+				}
 			}
 		}
 		if msg == "" {
@@ -196,7 +200,7 @@ func (c *client) fail(err error) int {
 	switch {
 	case errors.As(err, &ns):
 		return exitNoServer
-	case errors.As(err, &ae) && ae.status == http.StatusNotFound:
+	case errors.As(err, &ae) && ae.status == http.StatusNotFound && ae.code == "not_found":
 		return exitUnknownWorker
 	}
 	return exitFailure
@@ -222,7 +226,7 @@ func checkNames(st *api.StatusView, names []string) error {
 	}
 	for _, n := range names {
 		if n != "all" && !have[n] {
-			return &apiError{status: http.StatusNotFound, msg: fmt.Sprintf("unknown worker %q", n)}
+			return &apiError{status: http.StatusNotFound, msg: fmt.Sprintf("unknown worker %q", n), code: "not_found"}
 		}
 	}
 	return nil

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -32,15 +31,21 @@ type control struct {
 
 	sd *systemd
 
-	mu sync.Mutex // one reload at a time: each re-reads the file
+	// reloading is a one-slot semaphore: one reload at a time (each
+	// re-reads the file), and a caller that gives up stops waiting.
+	reloading chan struct{}
 }
 
 // reload re-reads the config file; an invalid one is rejected with every
 // error and its position, and the running config is kept. SIGHUP, hsu
 // reload and POST /v1/reload all come here.
 func (c *control) reload(ctx context.Context, dry bool) (engine.Diff, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	select {
+	case c.reloading <- struct{}{}:
+		defer func() { <-c.reloading }()
+	case <-ctx.Done():
+		return engine.Diff{}, fmt.Errorf("reload: %w (another reload is still waiting for its durable answer)", ctx.Err())
+	}
 	cfg, err := loadConfig(c.file)
 	if err != nil {
 		var b bytes.Buffer
@@ -58,7 +63,7 @@ func (c *control) reload(ctx context.Context, dry bool) (engine.Diff, error) {
 			return engine.Diff{}, &api.ConfigError{Msg: err.Error()}
 		}
 	}
-	if !dry {
+	if !dry && !c.d.Status().ShuttingDown {
 		c.sd.reloading()
 		defer c.sd.reloaded()
 	}
@@ -140,7 +145,13 @@ func (a *apiFlags) start(c *control, stateDir string) (stop func(), err error) {
 	if sock == "" {
 		sock = filepath.Join(stateDir, "hsu.sock")
 	}
-	l, info, err := api.ListenUnix(sock, a.group)
+	own := false
+	if as, err1 := filepath.Abs(filepath.Dir(sock)); err1 == nil {
+		if sd, err2 := filepath.Abs(stateDir); err2 == nil {
+			own = as == sd
+		}
+	}
+	l, info, err := api.ListenUnix(sock, a.group, own)
 	if err != nil && !errors.Is(err, api.ErrNoUnixAPI) {
 		return fail(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/hsu-run/hsu/config"
 	"github.com/hsu-run/hsu/engine"
@@ -94,7 +95,7 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 		return exitFailure
 	}
 	d := osadapters.NewDriver(cfg, sys, osadapters.Options{StateDir: *stateDir, Logger: logger, Logs: hub})
-	ctl := &control{d: d, hub: hub, file: *file, log: logger, errOut: errOut, sd: sd}
+	ctl := &control{d: d, hub: hub, file: *file, log: logger, errOut: errOut, sd: sd, reloading: make(chan struct{}, 1)}
 	stopAPI, err := ao.start(ctl, *stateDir)
 	if err != nil {
 		fmt.Fprintf(errOut, "hsu run: %v\n", err)
@@ -141,7 +142,11 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 			case sig == syscall.SIGHUP && stopping:
 				logger.Warn("reload ignored: shutting down")
 			case sig == syscall.SIGHUP:
-				go ctl.reload(context.Background(), false)
+				go func() {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					ctl.reload(ctx, false)
+				}()
 			case stopping:
 				// A second Ctrl-C: no more waiting for stop timeouts.
 				logger.Warn("second signal: killing every worker now")

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -48,6 +49,9 @@ func cmdStatus(args []string, out, errOut io.Writer) int {
 	ctx, cancel := withTimeout(10 * time.Second)
 	defer cancel()
 	names := fs.Args()
+	if slices.Contains(names, "all") {
+		names = nil
+	}
 	st, err := c.status(ctx, names)
 	if err == nil {
 		err = checkNames(st, names)
