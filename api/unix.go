@@ -4,7 +4,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -160,8 +159,6 @@ func (c cred) inGroup(gid int) bool {
 	}
 	return false
 }
-
-var errNoCred = errors.New("no peer credentials")
 
 // DialUnix connects to the socket at path, also where the path is too long
 // for a socket address.

@@ -48,6 +48,7 @@ type Driver struct {
 	opt   Options
 	log   *slog.Logger
 	info  bool // the logger takes info lines (formatting them costs)
+	debug bool // and debug lines
 	sink  LogSink
 
 	procs map[engine.Handle]Proc // live instances as the driver knows them
@@ -161,6 +162,7 @@ func New(cfg *config.Config, os OS, store Store, opt Options) *Driver {
 	}
 	d.build = d.state
 	d.info = d.log.Enabled(context.Background(), slog.LevelInfo)
+	d.debug = d.log.Enabled(context.Background(), slog.LevelDebug)
 	if d.sink == nil {
 		d.sink = discardSink{}
 	}
@@ -678,14 +680,21 @@ func (d *Driver) do(a *engine.Action) {
 		d.answers = append(d.answers, answer{a.CmdID, a.Err, a.Code})
 	case engine.ActTransition:
 		d.changed = true
-		if d.feed != nil {
-			d.feedTransition(a)
-		}
+		// Every replica's stopped -> pending at every start is noise at
+		// info level: debug only.
+		level, on := slog.LevelInfo, d.info
 		if a.From == engine.Stopped && a.To == engine.Pending && a.Reason.Kind == engine.RDefined {
-			// Every replica at every start: noise at info level.
-			d.log.Debug(fmt.Sprintf("%s-%d %s -> %s", h.Worker, h.Replica, a.From, a.To), "reason", a.Reason.String())
-		} else if d.info {
-			d.log.Info(fmt.Sprintf("%s-%d %s -> %s", h.Worker, h.Replica, a.From, a.To), "reason", a.Reason.String())
+			level, on = slog.LevelDebug, d.debug
+		}
+		if d.feed == nil && !on {
+			break
+		}
+		reason := a.Reason.String() // formatted once, for the feed and the log
+		if d.feed != nil {
+			d.feedTransition(a, reason)
+		}
+		if on {
+			d.log.Log(context.Background(), level, fmt.Sprintf("%s-%d %s -> %s", h.Worker, h.Replica, a.From, a.To), "reason", reason)
 		}
 	case engine.ActNotice:
 		if d.feed != nil {
@@ -884,10 +893,14 @@ func (d *Driver) flush() {
 	if err := d.store.Write(d.build); err != nil {
 		d.dirty = true // retried: at the next batch, or when the retry timer fires
 		d.failures++
+		d.writeFailures.Add(1)
 		if !d.writeFailing {
 			d.writeFailing, d.failingSince = true, d.os.Now()
 			d.degraded.Store(true)
 			d.log.Error("state file writes are failing: hsu is degraded; replies to commands, and the start of instances no cgroup finds, wait until a write succeeds", "err", err)
+			if d.feed != nil {
+				d.feed.Add(FeedEvent{At: d.os.Now(), Kind: FeedDegraded, Reason: "state file writes are failing", Error: err.Error()}, false)
+			}
 		}
 		if !d.retryArmed {
 			d.retryArmed = true
@@ -897,6 +910,9 @@ func (d *Driver) flush() {
 	}
 	if d.writeFailing {
 		d.log.Info("state file writes work again: hsu is no longer degraded", "failed_writes", d.failures, "for", (d.os.Now() - d.failingSince).String())
+		if d.feed != nil {
+			d.feed.Add(FeedEvent{At: d.os.Now(), Kind: FeedRecovered, Reason: "state file writes work again", Value: int64(d.failures)}, false)
+		}
 		d.writeFailing, d.failures = false, 0
 		d.degraded.Store(false)
 	}

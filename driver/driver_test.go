@@ -1144,7 +1144,7 @@ version: 1
 workers:
   api: {command: [api]}
   job: {command: [job], restart: {policy: never}}
-`, driver.Options{}, func(o *fakeOS, st *fakeStore) { st.writeErr = errors.New("no space left on device") })
+`, driver.Options{Publish: true}, func(o *fakeOS, st *fakeStore) { st.writeErr = errors.New("no space left on device") })
 	r.start()
 	r.pump()
 	log := r.o.since(0)
@@ -1153,6 +1153,12 @@ workers:
 	}
 	if !r.d.Degraded() {
 		t.Error("not degraded while writes fail")
+	}
+	if r.d.WriteFailures() == 0 {
+		t.Error("failed writes not counted (hsu_state_write_failures_total)")
+	}
+	if evs, _, _ := r.d.Feed().Read(0, 1<<20); !slices.ContainsFunc(evs, func(e driver.FeedEvent) bool { return e.Kind == driver.FeedDegraded }) {
+		t.Error("no degraded event on the feed")
 	}
 	if !slices.ContainsFunc(r.o.timers, func(a engine.Action) bool { return a.Timer.ID == 0 && a.At == time.Second }) {
 		t.Errorf("no retry timer armed for 1s: %v", r.o.timers)

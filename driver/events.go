@@ -141,10 +141,10 @@ func (d *Driver) feedEvent(ev *engine.Event) {
 	}
 }
 
-func (d *Driver) feedTransition(a *engine.Action) {
+func (d *Driver) feedTransition(a *engine.Action, reason string) {
 	at := d.os.Now()
 	fe := FeedEvent{At: at, Kind: FeedTransition, Worker: a.H.Worker, Replica: a.H.Replica,
-		From: a.From.String(), To: a.To.String(), Reason: a.Reason.String()}
+		From: a.From.String(), To: a.To.String(), Reason: reason}
 	d.feed.Add(fe, false)
 	if a.Trigger != "" {
 		d.feed.Add(FeedEvent{At: at, Kind: FeedRestart, Worker: a.H.Worker, Replica: a.H.Replica, Trigger: a.Trigger, Reason: fe.Reason}, false)

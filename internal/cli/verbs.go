@@ -322,14 +322,11 @@ func isDown(r api.ReplicaView) bool {
 // waitFor polls the status until cond holds for every replica of names
 // (only replica, when not 0), or a replica fails it, or ctx ends.
 func (c *client) waitFor(ctx context.Context, names []string, replica int, cond func(api.WorkerView, api.ReplicaView) (bool, error), out io.Writer) int {
-	var lastErr error
-	for {
+	var lastErr error // why the last look was not done yet, for the timeout
+	return c.poll(ctx, func() error { return timeoutErr(lastErr) }, func() (bool, error) {
 		st, err := c.status(ctx, names)
 		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) {
-				return c.fail(timeoutErr(lastErr))
-			}
-			return c.fail(err)
+			return false, err
 		}
 		all := true
 		lastErr = nil
@@ -348,21 +345,14 @@ func (c *client) waitFor(ctx context.Context, names []string, replica int, cond 
 					if err != nil {
 						lastErr = fmt.Errorf("%s: %w", w.Name, err)
 						if r.State == "failed" {
-							return c.fail(lastErr) // it will not change by itself
+							return false, lastErr // it will not change by itself
 						}
 					}
 				}
 			}
 		}
-		if all {
-			return exitOK
-		}
-		select {
-		case <-ctx.Done():
-			return c.fail(timeoutErr(lastErr))
-		case <-time.After(pollEvery):
-		}
-	}
+		return all, nil
+	})
 }
 
 func timeoutErr(last error) error {
@@ -400,7 +390,7 @@ func cmdScale(args []string, out, errOut io.Writer) int {
 	if wf.noWait {
 		return exitOK
 	}
-	return c.poll(ctx, "timed out waiting for the new replica count", func() (bool, error) {
+	return c.poll(ctx, fixedErr("timed out waiting for the new replica count"), func() (bool, error) {
 		st, err := c.status(ctx, []string{name})
 		if err != nil {
 			return false, err
@@ -680,7 +670,7 @@ func cmdShutdown(args []string, out, errOut io.Writer) int {
 		return exitOK
 	}
 	// Done when nothing answers any more: hsu run has exited.
-	return c.poll(ctx, "timed out waiting for hsu to stop", func() (bool, error) {
+	return c.poll(ctx, fixedErr("timed out waiting for hsu to stop"), func() (bool, error) {
 		_, err := c.status(ctx, nil)
 		var ns *errNoServer
 		if errors.As(err, &ns) {
@@ -690,13 +680,15 @@ func cmdShutdown(args []string, out, errOut io.Writer) int {
 	})
 }
 
+func fixedErr(msg string) func() error { return func() error { return errors.New(msg) } }
+
 // poll calls step every pollEvery until it is done or fails, or ctx
-// ends (then the error says timeout).
-func (c *client) poll(ctx context.Context, timeout string, step func() (bool, error)) int {
+// ends (then the error is timeout's).
+func (c *client) poll(ctx context.Context, timeout func() error, step func() (bool, error)) int {
 	for {
 		done, err := step()
 		if errors.Is(err, context.DeadlineExceeded) || err == nil && ctx.Err() != nil && !done {
-			return c.fail(errors.New(timeout))
+			return c.fail(timeout())
 		}
 		if err != nil {
 			return c.fail(err)
@@ -706,7 +698,7 @@ func (c *client) poll(ctx context.Context, timeout string, step func() (bool, er
 		}
 		select {
 		case <-ctx.Done():
-			return c.fail(errors.New(timeout))
+			return c.fail(timeout())
 		case <-time.After(pollEvery):
 		}
 	}
