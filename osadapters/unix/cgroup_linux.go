@@ -367,7 +367,6 @@ func (c *cgroups) oomKilled(h engine.Handle) bool {
 	return false
 }
 
-
 // removeSubtree removes the state dir's cgroup directories in every
 // hierarchy, with any empty instance cgroup left in them (by an hsu that
 // was killed). rmdir only succeeds on a cgroup with no process and no

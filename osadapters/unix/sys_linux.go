@@ -546,6 +546,7 @@ func parseInstKey(s string) (engine.Handle, bool) {
 func fifoDirFor(stateDir, id string) string {
 	own := filepath.Join(stateDir, "fifo")
 	var st unix.Statfs_t
+	// long as the instances that hold them open, which never outlive a boot.
 	if unix.Statfs(stateDir, &st) == nil && st.Type == unix.TMPFS_MAGIC {
 		return own
 	}
