@@ -543,10 +543,10 @@ func parseInstKey(s string) (engine.Handle, bool) {
 // (/dev/shm) unless the state dir already is. A FIFO needs no disk, and on
 // ext4 creating one allocates an inode: the two FIFOs of each of 100
 // workers were a tenth of a cold start's CPU. They need to last only as
+// long as the instances that hold them open, which never outlive a boot.
 func fifoDirFor(stateDir, id string) string {
 	own := filepath.Join(stateDir, "fifo")
 	var st unix.Statfs_t
-	// long as the instances that hold them open, which never outlive a boot.
 	if unix.Statfs(stateDir, &st) == nil && st.Type == unix.TMPFS_MAGIC {
 		return own
 	}
