@@ -664,7 +664,12 @@ func (d *Driver) do(a *engine.Action) {
 	case engine.ActProbe:
 		d.probe(a)
 	case engine.ActSample:
-		d.os.Sample(h, d.procs[h], Completion{d: d, h: h, act: a.Kind})
+		// The OS keeps the batch (it samples asynchronously): a new slice.
+		batch := make([]SampleReq, len(a.Samples))
+		for i, t := range a.Samples {
+			batch[i] = SampleReq{H: t.H, P: d.procs[t.H], Done: Completion{d: d, h: t.H, act: a.Kind}}
+		}
+		d.os.Sample(batch)
 	case engine.ActThrottle:
 		err := d.os.Throttle(h, d.procs[h], a.Resource)
 		d.os.Post(engine.Event{Kind: engine.EvDone, H: h, Done: a.Kind, Err: errString(err)})

@@ -160,9 +160,11 @@ func (o *fakeOS) Probe(h engine.Handle, pr *config.Probe, t probe.Target, done d
 	done.Done(nil)
 }
 
-func (o *fakeOS) Sample(h engine.Handle, p driver.Proc, done driver.Completion) {
-	o.record("sample %s", rk(h))
-	done.Sampled(o.usage, o.sampleErr)
+func (o *fakeOS) Sample(batch []driver.SampleReq) {
+	for _, r := range batch {
+		o.record("sample %s", rk(r.H))
+		r.Done.Sampled(o.usage, o.sampleErr)
+	}
 }
 
 func (o *fakeOS) Throttle(h engine.Handle, p driver.Proc, resource string) error {
@@ -316,6 +318,9 @@ func (r *rig) pump() {
 // delivers it.
 func (r *rig) fire(worker string, kind engine.TimerKind) {
 	r.t.Helper()
+	if kind == engine.TimerSample {
+		worker = "" // the engine's sampling tick, for every instance
+	}
 	for i := len(r.o.timers) - 1; i >= 0; i-- {
 		if a := r.o.timers[i]; a.Timer.H.Worker == worker && a.Timer.Kind == kind {
 			r.o.now = max(r.o.now, a.At)
@@ -993,7 +998,7 @@ workers:
 		logged      string   // in the driver's log
 	}{
 		{name: "below max", usage: engine.Usage{Memory: 50 << 20}, want: []string{"sample api-1"}},
-		{name: "throttled", usage: engine.Usage{Memory: 200 << 20}, want: []string{"sample api-1", "throttle api-1 memory"}, logged: "memory 200Mi reached max: policy throttle"},
+		{name: "throttled", usage: engine.Usage{Memory: 200 << 20}, want: []string{"sample api-1", "throttle api-1 memory"}, logged: "memory 200Mi reached max 100Mi: policy throttle"},
 		{name: "throttle fails", usage: engine.Usage{Memory: 200 << 20}, throttleErr: driver.Errno("ENOTSUP"), want: []string{"sample api-1", "throttle api-1 memory"}, logged: "throttle failed: ENOTSUP"},
 		{name: "sample fails", sampleErr: driver.Errno("ESRCH"), want: []string{"sample api-1"}},
 	}

@@ -60,8 +60,10 @@ type OS interface {
 	StopCommand(h engine.Handle, p Proc, spec *config.Worker, done Completion)
 	// Probe runs one health check.
 	Probe(h engine.Handle, pr *config.Probe, t probe.Target, done Completion)
-	// Sample measures the instance's whole tree: done.Sampled.
-	Sample(h engine.Handle, p Proc, done Completion)
+	// Sample measures the instances due at one tick, each one's whole
+	// tree, and answers each req's Done.Sampled (or posts every
+	// SampleEvent at once).
+	Sample(batch []SampleReq)
 	// Throttle reports whether the kernel throttles the instance's
 	// resource ("memory", "cpu", "pids"): throttles are limits set at the
 	// start, so this only asks whether one is in force.
@@ -160,11 +162,23 @@ func (c Completion) Found(p Proc, err error) {
 
 // Sampled reports a sample; a failed one re-arms the engine's next.
 func (c Completion) Sampled(u engine.Usage, err error) {
+	c.d.os.Post(c.SampleEvent(u, err))
+}
+
+// SampleEvent is the event Sampled posts, for an OS that posts a whole
+// tick's samples together.
+func (c Completion) SampleEvent(u engine.Usage, err error) engine.Event {
 	if err != nil {
-		c.Done(err)
-		return
+		return engine.Event{Kind: engine.EvDone, H: c.h, Done: engine.ActSample, Err: err.Error()}
 	}
-	c.d.os.Post(engine.Event{Kind: engine.EvSample, H: c.h, Usage: u})
+	return engine.Event{Kind: engine.EvSample, H: c.h, Usage: u}
+}
+
+// SampleReq is one instance of a tick's sampling.
+type SampleReq struct {
+	H    engine.Handle
+	P    Proc
+	Done Completion
 }
 
 // Proc identifies a process beyond its PID: a PID plus its start time.

@@ -39,6 +39,10 @@ type Engine struct {
 	// surplus: some worker has slots above its desired count (scale-down,
 	// removal) for trim to drop once they stop.
 	surplus bool
+	// ticks are the sampling ticks, one per monitor_interval in use;
+	// sampleBuf is the targets of the last ActSample (reused).
+	ticks     []sampleTick
+	sampleBuf []SampleTarget
 	// Bugs records illegal transitions; the tests require it to stay empty.
 	Bugs []string
 }
@@ -134,7 +138,9 @@ func (e *Engine) Step(ev Event) []Action {
 			s.exited(e, ev)
 		}
 	case EvTimer:
-		if s := e.slotOf(ev.Timer.H); s != nil && s.timers[ev.Timer.Kind] == ev.Timer.ID {
+		if ev.Timer.Kind == TimerSample && ev.Timer.H.Worker == "" {
+			e.sampleTimer(ev.Timer.ID)
+		} else if s := e.slotOf(ev.Timer.H); s != nil && s.timers[ev.Timer.Kind] == ev.Timer.ID {
 			s.timers[ev.Timer.Kind] = 0
 			s.timer(e, ev.Timer.Kind)
 		}

@@ -59,6 +59,11 @@ func (h *harness) step(ev Event) []Action {
 	for _, a := range h.last {
 		switch a.Kind {
 		case ActStartTimer:
+			if a.Timer.Kind == TimerSample && a.Timer.H.Worker == "" {
+				// The engine's sampling ticks, one per interval.
+				h.timers[timerKey{"tick", int(a.Timer.ID), TimerSample}] = a
+				continue
+			}
 			h.timers[timerKey{a.Timer.H.Worker, a.Timer.H.Replica, a.Timer.Kind}] = a
 		case ActCancelTimer:
 			k := timerKey{a.Timer.H.Worker, a.Timer.H.Replica, a.Timer.Kind}
@@ -99,11 +104,16 @@ func (h *harness) advance(d time.Duration) { h.now += d }
 // fire advances the clock to the armed timer of kind and fires it.
 func (h *harness) fire(worker string, replica int, kind TimerKind) {
 	h.t.Helper()
-	a, ok := h.timers[timerKey{worker, replica, kind}]
+	k := timerKey{worker, replica, kind}
+	if kind == TimerSample {
+		// One tick samples every due instance of an interval: the next.
+		k, _ = h.nextTick()
+	}
+	a, ok := h.timers[k]
 	if !ok {
 		h.t.Fatalf("no %s timer armed for %s", kind, key(worker, replica))
 	}
-	delete(h.timers, timerKey{worker, replica, kind})
+	delete(h.timers, k)
 	if a.At > h.now {
 		h.now = a.At
 	}
@@ -111,8 +121,24 @@ func (h *harness) fire(worker string, replica int, kind TimerKind) {
 }
 
 func (h *harness) armed(worker string, replica int, kind TimerKind) (Action, bool) {
+	if kind == TimerSample {
+		k, ok := h.nextTick()
+		return h.timers[k], ok
+	}
 	a, ok := h.timers[timerKey{worker, replica, kind}]
 	return a, ok
+}
+
+// nextTick is the armed sampling tick that fires first.
+func (h *harness) nextTick() (timerKey, bool) {
+	var best timerKey
+	found := false
+	for k, a := range h.timers {
+		if k.worker == "tick" && (!found || a.At < h.timers[best].At || a.At == h.timers[best].At && a.Timer.ID < h.timers[best].Timer.ID) {
+			best, found = k, true
+		}
+	}
+	return best, found
 }
 
 // run brings a replica up: spawn answered, start grace elapsed.
@@ -186,6 +212,13 @@ func (h *harness) find(kind ActionKind, worker string, replica int) *Action {
 		}
 		if a.Kind == kind && (worker == "" || (hh.Worker == worker && hh.Replica == replica)) {
 			return &h.last[i]
+		}
+		if a.Kind == kind && kind == ActSample {
+			for _, t := range a.Samples {
+				if t.H.Worker == worker && t.H.Replica == replica {
+					return &h.last[i]
+				}
+			}
 		}
 	}
 	return nil

@@ -593,10 +593,10 @@ workers:
 		want        []string
 	}{
 		{50, 5, nil},
-		{120, 12, []string{"memory 120Mi reached max: policy log", "pids 12 crossed warn"}},
+		{120, 12, []string{"memory 120Mi reached max 100Mi: policy log", "pids 12 crossed warn 10"}},
 		{130, 20, nil}, // still over: no news
 		{90, 5, nil},
-		{110, 11, []string{"memory 110Mi reached max: policy log", "pids 11 crossed warn"}},
+		{110, 11, []string{"memory 110Mi reached max 100Mi: policy log", "pids 11 crossed warn 10"}},
 	}
 	for i, sm := range samples {
 		h.fire("api", 1, TimerSample)
@@ -623,7 +623,7 @@ func TestResourceRestart(t *testing.T) {
 		want      State
 		reason    string
 	}{
-		{name: "restarts under the resource trigger", want: Backoff, reason: "memory 200Mi reached max: policy restart; restart 1 (resource) in 1s"},
+		{name: "restarts under the resource trigger", want: Backoff, reason: "memory 200Mi reached max 100Mi: policy restart; restart 1 (resource) in 1s"},
 		{name: "a stop in progress wins", stopFirst: true, want: Stopped, reason: "command stop"},
 	}
 	for _, tt := range tests {

@@ -100,15 +100,17 @@ func TestReasonText(t *testing.T) {
 		{Reason{Kind: RExited, Code: 1, FailedStart: true}, "exited with code 1 before start_seconds (failed start)"},
 		{Reason{Kind: RSignalled, Signal: "TERM"}, "killed by SIGTERM"},
 		{Reason{Kind: ROOM, Signal: "KILL"}, "OOMKilled"},
-		{Reason{Kind: RResourceKilled, Text: "memory", N: 200 << 20, Trigger: "immediate_kill"}, "killed by hsu: memory 200Mi reached max (policy immediate_kill)"},
+		{Reason{Kind: RResourceKilled, Text: "memory", N: 200 << 20, Limit: 100 << 20, Trigger: "immediate_kill"}, "killed by hsu (SIGKILL; no kernel limit): memory 200Mi reached max 100Mi (policy immediate_kill)"},
 		{backoff, "killed by SIGKILL; restart 2 (crash) in 1.5s"},
 		// The failed-start note belongs to the cause and is said once.
 		{failedStart, "exited with code 1 before start_seconds (failed start); restart 1 (crash) in 1s"},
 		{budget, "liveness probe failed 3 times; restart budget spent: 5 health restarts within 10m0s"},
 		{Reason{Kind: RCommand, Text: "stop"}, "command stop"},
 		{Reason{Kind: RShutdown}, "shutdown"},
-		{Reason{Kind: RResource, Text: "cpu", Trigger: "log", N: 1500}, "cpu 1500m reached max: policy log"},
-		{Reason{Kind: RResourceWarn, Text: "pids", N: 12}, "pids 12 crossed warn"},
+		{Reason{Kind: RResource, Text: "cpu", Trigger: "log", N: 1500, Limit: 1000, Source: "cgroup2"}, "cpu 1500m reached max 1000m (cgroup2): policy log"},
+		{Reason{Kind: RResourceWarn, Text: "pids", N: 12, Limit: 10}, "pids 12 crossed warn 10"},
+		{Reason{Kind: RThrottled, Text: "memory", N: 64 << 20, Limit: 64 << 20, Source: "cgroup2"}, "memory throttled by the kernel at 64Mi (memory.high 64Mi) (cgroup2)"},
+		{Reason{Kind: RChildOOM, N: 1}, "OOMKilled: the kernel killed 1 of its processes; killing the rest"},
 		{Reason{Kind: RStopTimeout}, "stop timeout: killed"},
 		{Reason{Kind: RRecovered}, "recovered after hsu restart"},
 		{Reason{Kind: RVerified}, "verified"},
@@ -130,7 +132,7 @@ func TestReasonText(t *testing.T) {
 	}
 	// A kind added without a text would show as "reason N" (RIgnored is
 	// the last kind).
-	for k := RDefined; k <= RIgnored; k++ {
+	for k := RDefined; k <= RChildOOM; k++ {
 		if s := (Reason{Kind: k}).String(); strings.HasPrefix(s, "reason ") {
 			t.Errorf("reason kind %d has no text", k)
 		}

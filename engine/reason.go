@@ -56,6 +56,8 @@ const (
 	RNotifyReady    // a notify worker sent READY=1
 	RWatchdogMissed // D: the watchdog period without a WATCHDOG=1
 	RRolloutStopped // Text: why a rolling reload stopped
+	RThrottled      // Text: resource, N: value, Limit: the limit, Source; the kernel throttles it (memory.high)
+	RChildOOM       // N: processes of the instance other than its leader the kernel OOM-killed
 )
 
 // Reason says why a transition or notice happened.
@@ -67,6 +69,10 @@ type Reason struct {
 	Trigger string
 	N       int64
 	D       time.Duration
+	// Limit is the threshold a resource reason is about (warn or max), and
+	// Source where the value was measured (Usage.Source).
+	Limit  int64
+	Source string
 	// FailedStart marks an exit before start_seconds.
 	FailedStart bool
 	// Cause is what a backoff or budget reason is about (an exit, a probe,
@@ -119,7 +125,7 @@ func (r Reason) text() string {
 	case ROOM:
 		return "OOMKilled"
 	case RResourceKilled:
-		return fmt.Sprintf("killed by hsu: %s %s reached max (policy %s)", r.Text, formatUsage(r.Text, r.N), r.Trigger)
+		return fmt.Sprintf("killed by hsu (SIGKILL; no kernel limit): %s %s reached max %s (policy %s)", r.Text, formatUsage(r.Text, r.N), formatUsage(r.Text, r.Limit), r.Trigger)
 	case RBackoff:
 		return fmt.Sprintf("%s; restart %d (%s) in %s", r.cause(), r.N, r.Trigger, r.D.Round(time.Millisecond))
 	case RWaitingCapacity:
@@ -133,9 +139,13 @@ func (r Reason) text() string {
 	case RShutdown:
 		return "shutdown"
 	case RResource:
-		return fmt.Sprintf("%s %s reached max: policy %s", r.Text, formatUsage(r.Text, r.N), r.Trigger)
+		return fmt.Sprintf("%s %s reached max %s%s: policy %s", r.Text, formatUsage(r.Text, r.N), formatUsage(r.Text, r.Limit), r.from(), r.Trigger)
 	case RResourceWarn:
-		return fmt.Sprintf("%s %s crossed warn", r.Text, formatUsage(r.Text, r.N))
+		return fmt.Sprintf("%s %s crossed warn %s%s", r.Text, formatUsage(r.Text, r.N), formatUsage(r.Text, r.Limit), r.from())
+	case RThrottled:
+		return fmt.Sprintf("%s throttled by the kernel at %s (memory.high %s)%s", r.Text, formatUsage(r.Text, r.N), formatUsage(r.Text, r.Limit), r.from())
+	case RChildOOM:
+		return fmt.Sprintf("OOMKilled: the kernel killed %d of its processes; killing the rest", r.N)
 	case RStopTimeout:
 		return "stop timeout: killed"
 	case RRecovered:
@@ -166,16 +176,25 @@ func (r Reason) text() string {
 	return "reason " + strconv.Itoa(int(r.Kind))
 }
 
+// from names a sample's source, if known.
+func (r Reason) from() string {
+	if r.Source == "" {
+		return ""
+	}
+	return " (" + r.Source + ")"
+}
+
 // cause renders the reason a backoff or budget reason is about.
 func (r Reason) cause() string {
-	c := Reason{Kind: r.Cause, Code: r.Code, Signal: r.Signal, Text: r.Text, FailedStart: r.FailedStart, N: r.CauseN, Trigger: r.CauseTrigger}
+	c := Reason{Kind: r.Cause, Code: r.Code, Signal: r.Signal, Text: r.Text, FailedStart: r.FailedStart, N: r.CauseN, Trigger: r.CauseTrigger,
+		Limit: r.Limit, Source: r.Source}
 	return c.String()
 }
 
 // because makes a backoff or budget reason about why.
 func because(kind ReasonKind, why Reason) Reason {
 	return Reason{Kind: kind, Cause: why.Kind, Code: why.Code, Signal: why.Signal, Text: why.Text,
-		FailedStart: why.FailedStart, CauseN: why.N, CauseTrigger: why.Trigger}
+		FailedStart: why.FailedStart, CauseN: why.N, CauseTrigger: why.Trigger, Limit: why.Limit, Source: why.Source}
 }
 
 // formatUsage prints a resource value: bytes for memory, millicores for

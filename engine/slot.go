@@ -75,6 +75,13 @@ type instance struct {
 	probes      [numProbes]probeState
 	over        [3]bool // at or above max, per resource (memory, cpu, pids)
 	warned      [3]bool // at or above warn
+	// sampleDue: measure it at its interval's next tick; sampling: an
+	// ActSample for it is out.
+	sampleDue, sampling bool
+	throttled           bool // the kernel throttled it at memory.high in the last sample
+	// childOOM: hsu killed the instance because the kernel OOM-killed one
+	// of its other processes; its exit is an OOM kill.
+	childOOM bool
 }
 
 type probeState struct {
@@ -203,9 +210,7 @@ func (s *slot) running(e *Engine) {
 	}
 	// Every instance is sampled, limits or not: status and metrics show
 	// its usage.
-	if r := spec.Resources; r.MonitorInterval > 0 {
-		s.arm(e, TimerSample, r.MonitorInterval.D())
-	}
+	s.wantSample(e)
 	s.maybeRunning(e)
 }
 
@@ -316,13 +321,13 @@ func (s *slot) exited(e *Engine, ev Event) {
 	resourceKilled := s.inst.resourceKill.Kind != RNone
 	r := Reason{Kind: RExited, Code: ev.Code}
 	switch {
-	case ev.OOM:
+	case ev.OOM || s.inst.childOOM:
 		// The kernel's own kill wins over hsu's: where it enforces the
 		// limit it acted first, whatever hsu's sample decided after.
 		r = Reason{Kind: ROOM, Signal: ev.Signal, Code: ev.Code}
 	case resourceKilled:
 		k := s.inst.resourceKill
-		r = Reason{Kind: RResourceKilled, Text: k.Text, N: k.N, Trigger: k.Trigger, Signal: ev.Signal, Code: ev.Code}
+		r = Reason{Kind: RResourceKilled, Text: k.Text, N: k.N, Limit: k.Limit, Trigger: k.Trigger, Signal: ev.Signal, Code: ev.Code}
 	case ev.Signal != "":
 		r = Reason{Kind: RSignalled, Signal: ev.Signal}
 	}
@@ -332,7 +337,8 @@ func (s *slot) exited(e *Engine, ev Event) {
 	if ev.OOM {
 		s.oomKills++
 	}
-	s.lastSuccess = !ev.OOM && !resourceKilled && ev.Signal == "" && contains(s.spec().Restart.SuccessExitCodes, ev.Code)
+	oom := ev.OOM || s.inst.childOOM
+	s.lastSuccess = !oom && !resourceKilled && ev.Signal == "" && contains(s.spec().Restart.SuccessExitCodes, ev.Code)
 	if rs := s.spec().Restart.ResetAfter.D(); rs > 0 && uptime >= rs {
 		s.consecutive = 0
 	}
@@ -351,7 +357,7 @@ func (s *slot) exited(e *Engine, ev Event) {
 		return
 	}
 	trigger := config.TriggerCrash
-	if ev.OOM || resourceKilled {
+	if oom || resourceKilled {
 		trigger = config.TriggerResource
 	}
 	switch s.spec().Restart.Policy {
@@ -548,10 +554,6 @@ func (s *slot) timer(e *Engine, kind TimerKind) {
 			s.inst.pastStart = true
 			s.maybeRunning(e)
 		}
-	case TimerSample:
-		if s.inst.alive && s.state != Stopping {
-			e.emit(Action{Kind: ActSample, H: s.handle(), PID: s.inst.pid})
-		}
 	case TimerWatchdog:
 		if s.inst.alive && s.state != Stopping && s.state != Unknown {
 			s.stop(e, afterHealth, Reason{Kind: RWatchdogMissed, Text: s.spec().Watchdog.D().String()})
@@ -626,89 +628,6 @@ func (s *slot) probeResult(e *Engine, k ProbeKind, ok bool, errText string) {
 		}
 	}
 	s.armProbe(e, k, next)
-}
-
-// resources indexes: memory, cpu, pids.
-var resourceNames = [3]string{"memory", "cpu", "pids"}
-
-// sample applies the resource policies to one measurement.
-func (s *slot) sample(e *Engine, u Usage) {
-	s.usage, s.usageAt, s.sampled = u, e.now, true
-	res := s.spec().Resources
-	type lim struct {
-		set       bool
-		val       int64
-		warn, max int64
-		policy    string
-	}
-	var l [3]lim
-	if m := res.Memory; m != nil {
-		l[0] = lim{true, u.Memory, int64(m.Warn), int64(m.Max), m.Policy}
-	}
-	if c := res.CPU; c != nil {
-		l[1] = lim{true, int64(u.CPU * 1000), int64(float64(c.Warn) * 1000), int64(float64(c.Max) * 1000), c.Policy}
-	}
-	if p := res.Pids; p != nil {
-		l[2] = lim{true, int64(u.Pids), int64(p.Warn), int64(p.Max), p.Policy}
-	}
-	for i := range l {
-		if !l[i].set {
-			continue
-		}
-		v := l[i]
-		if v.warn > 0 {
-			if v.val >= v.warn && !s.inst.warned[i] {
-				e.emit(Action{Kind: ActNotice, H: s.handle(), Reason: Reason{Kind: RResourceWarn, Text: resourceNames[i], N: v.val}})
-			}
-			s.inst.warned[i] = v.val >= v.warn
-		}
-		if v.max <= 0 {
-			continue
-		}
-		if v.val < v.max {
-			s.inst.over[i] = false
-			continue
-		}
-		if s.inst.over[i] {
-			continue // act once per crossing
-		}
-		s.inst.over[i] = true
-		r := Reason{Kind: RResource, Text: resourceNames[i], Trigger: v.policy, N: v.val}
-		switch v.policy {
-		case config.ResLog, config.ResAlert:
-			e.emit(Action{Kind: ActNotice, H: s.handle(), Reason: r})
-		case config.ResThrottle:
-			e.emit(Action{Kind: ActNotice, H: s.handle(), Reason: r})
-			e.emit(Action{Kind: ActThrottle, H: s.handle(), PID: s.inst.pid, Spec: s.spec(), Resource: resourceNames[i]})
-		case config.ResRestart:
-			s.stop(e, afterResource, r)
-			return
-		case config.ResGracefulShutdown:
-			// Down until a start command, as after a stop command: so an
-			// hsu restart keeps it down too (the state file records it).
-			s.userStopped = true
-			s.stop(e, afterStop, r)
-			return
-		case config.ResImmediateKill:
-			// Where the kernel enforces the limit it has killed already; this
-			// is the same decision for platforms where only hsu can.
-			e.emit(Action{Kind: ActNotice, H: s.handle(), Reason: r})
-			s.inst.resourceKill = r
-			s.kill(e)
-			return
-		}
-	}
-	if s.inst.alive && s.state != Stopping {
-		s.arm(e, TimerSample, res.MonitorInterval.D())
-	}
-}
-
-// sampleFailed: the driver could not measure the instance (EvDone of
-// ActSample with an error); the next sample is still due.
-func (s *slot) sampleFailed(e *Engine) {
-	if res := s.spec().Resources; s.inst.alive && s.state != Stopping {
-		s.arm(e, TimerSample, res.MonitorInterval.D())
-	}
 }
 
 // recover takes over an instance left running by a previous hsu.

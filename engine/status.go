@@ -58,6 +58,27 @@ type ReplicaStatus struct {
 	// StatusText is what a notify worker last sent as STATUS=.
 	StatusText string
 	OOMKills   int
+	// Throttled: the kernel throttled the instance at memory.high in its
+	// last sample.
+	Throttled bool
+	// Limits are the instance's usage against each limit it has (from its
+	// last sample; Alive and sampled only).
+	Limits []LimitStatus
+}
+
+// LimitStatus is one resource's usage against its limit. Values are
+// bytes for memory, millicores for cpu, a count for pids.
+type LimitStatus struct {
+	Resource string
+	Value    int64
+	Warn     int64
+	Max      int64
+	Policy   string
+	// Kernel: the kernel enforces Max itself; otherwise hsu acts on its
+	// samples.
+	Kernel bool
+	Warned bool // at or above Warn
+	Over   bool // at or above Max
 }
 
 // ExitInfo is how an instance ended.
@@ -91,6 +112,13 @@ func (e *Engine) Snapshot() *Status {
 				rs.StartedAt = s.inst.spawnedAt
 				if s.sampled && s.usageAt >= s.inst.spawnedAt {
 					rs.Usage, rs.UsageAt = s.usage, s.usageAt
+					rs.Throttled = s.inst.throttled
+					for i, l := range limitsOf(w.spec.Resources, s.usage) {
+						if l.set {
+							rs.Limits = append(rs.Limits, LimitStatus{Resource: resourceNames[i], Value: l.val, Warn: l.warn, Max: l.max,
+								Policy: l.policy, Kernel: l.kernel, Warned: s.inst.warned[i], Over: s.inst.over[i]})
+						}
+					}
 				}
 			}
 			rs.Ready = s.state == Ready || (s.state == Running && !w.gatesReady())

@@ -201,13 +201,48 @@ type Recovered struct {
 
 // Usage is one resource sample of an instance's whole tree.
 type Usage struct {
-	Memory int64   // bytes
-	CPU    float64 // cores, averaged since the last sample
-	Pids   int
+	// Memory is the instance's working set in bytes, the value its memory
+	// limit is compared with: a cgroup's memory.current less its inactive
+	// file cache (what the kernel can drop without asking), or the
+	// resident set from /proc (PSS where the instance has several
+	// processes, so shared pages count once).
+	Memory int64
+	// MemoryAnon and MemoryFile split a cgroup's memory (memory.stat anon
+	// and file); zero without a memory cgroup.
+	MemoryAnon, MemoryFile int64
+	CPU                    float64 // cores, averaged since the last sample
+	Pids                   int     // processes and threads
 	// CPUSeconds is the CPU time the instance's processes used so far (a
 	// cumulative count: Prometheus rates it).
 	CPUSeconds float64
+	FDs        int   // open file descriptors of the instance's processes
+	IORead     int64 // bytes read from block devices so far (cumulative)
+	IOWrite    int64 // bytes written to block devices so far (cumulative)
+	// MemoryHigh counts the times the kernel throttled the instance at
+	// memory.high (memory.events high), cumulative.
+	MemoryHigh int64
+	// OOMKills counts the kernel's OOM kills in the instance's cgroup,
+	// cumulative: a rise while the instance lives is a process other than
+	// its leader killed.
+	OOMKills int64
+	// Source says where the numbers come from: "cgroup2", "cgroup1"
+	// (hybrid: some from each tree, named by the memory's), "proc", "job"
+	// (a Windows Job Object), "sim".
+	Source string
+	// Kernel are the limits the kernel itself enforces for the instance:
+	// hsu does not act at their max on its samples, the kernel has.
+	Kernel Enforced
 }
+
+// Enforced is a set of resources whose limits the kernel enforces.
+type Enforced uint8
+
+const (
+	EnforcedMemory Enforced = 1 << iota // memory.max / memory.high: the kernel's OOM kill or reclaim
+	EnforcedCPU                         // a CPU quota
+	EnforcedPids                        // pids.max: forks beyond max fail
+	EnforcedIO                          // io.max / blkio throttling
+)
 
 // ProbeKind is which of the three probes.
 type ProbeKind uint8
@@ -331,7 +366,7 @@ const (
 	ActStartTimer                        // fire EvTimer{Timer} at At
 	ActCancelTimer                       // the timer Timer is no longer wanted (an optimisation: stale timers are ignored anyway)
 	ActProbe                             // run probe Probe of Spec → EvProbe
-	ActSample                            // measure the instance → EvSample (EvDone with Err if it failed)
+	ActSample                            // measure the instances of Samples → an EvSample each (EvDone with Err if one failed)
 	ActThrottle                          // apply the throttling limit named by Resource → EvDone
 	ActVerify                            // check PID is still the recovered instance → EvVerified
 	ActAdopt                             // find the unmanaged process (pidfile/discover) → EvAdopted
@@ -356,6 +391,12 @@ func (k ActionKind) String() string {
 	return "invalid"
 }
 
+// SampleTarget is one instance of an ActSample.
+type SampleTarget struct {
+	H   Handle
+	PID int
+}
+
 // Action is one output. Like Event it is flat, and the engine reuses the
 // slice it returns, so the driver must consume actions before the next Step.
 type Action struct {
@@ -369,6 +410,10 @@ type Action struct {
 	At       time.Duration // ActStartTimer: when to fire
 	Probe    ProbeKind     // ActProbe
 	Resource string        // ActThrottle: "memory" | "cpu" | "pids"
+	// Samples are the instances an ActSample measures: every instance due
+	// at one tick, in one action (valid until the next Step, like the
+	// action itself).
+	Samples []SampleTarget
 
 	CmdID uint64  // ActReply
 	Err   string  // ActReply

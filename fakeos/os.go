@@ -255,16 +255,18 @@ func (o *simOS) Probe(h engine.Handle, _ *config.Probe, t probe.Target, done dri
 }
 
 // Sample implements driver.OS.
-func (o *simOS) Sample(h engine.Handle, pr driver.Proc, done driver.Completion) {
+func (o *simOS) Sample(batch []driver.SampleReq) {
 	w := o.w()
 	if w.dying {
 		return
 	}
-	if p := w.procs[pr.PID]; p != nil && p.alive && p.owner == h {
-		done.Sampled(w.usage(p), nil)
-		return
+	for _, r := range batch {
+		if p := w.procs[r.P.PID]; p != nil && p.alive && p.owner == r.H {
+			r.Done.Sampled(w.usage(p), nil)
+			continue
+		}
+		r.Done.Sampled(engine.Usage{}, errNoProcess)
 	}
-	done.Sampled(engine.Usage{}, errNoProcess)
 }
 
 // Throttle implements driver.OS as the real adapters do: a CPU quota (a

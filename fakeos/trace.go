@@ -3,6 +3,7 @@ package fakeos
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"hash"
 	"io"
 	"strconv"
@@ -216,8 +217,17 @@ func (t *tracer) action(at time.Duration, a *engine.Action) {
 	case engine.ActSignal:
 		t.num("pid", int64(a.PID))
 		t.str("signal", a.Signal)
-	case engine.ActKill, engine.ActStopCommand, engine.ActVerify, engine.ActSample:
+	case engine.ActKill, engine.ActStopCommand, engine.ActVerify:
 		t.num("pid", int64(a.PID))
+	case engine.ActSample:
+		var b []byte
+		for i, s := range a.Samples {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = fmt.Appendf(b, "%s-%d/%d:%d", s.H.Worker, s.H.Replica, s.H.Gen, s.PID)
+		}
+		t.str("instances", string(b))
 	case engine.ActStartTimer:
 		t.str("timer", a.Timer.Kind.String())
 		t.num("id", int64(a.Timer.ID))

@@ -84,7 +84,7 @@ type World struct {
 	sigs    []chan sigReq // the signallers' queues (Signal)
 
 	sampleMu sync.Mutex
-	sampleQ  []sampleReq
+	sampleQ  [][]driver.SampleReq
 	sampling bool // a sampler goroutine runs
 }
 
@@ -437,9 +437,9 @@ func (w *World) Probe(h engine.Handle, pr *config.Probe, t probe.Target, done dr
 // Samples are taken one after another by one sampler goroutine: every
 // instance is sampled, and a goroutine (and its stack) per sample of 100
 // instances due at the same tick was 2 MiB of idle memory.
-func (w *World) Sample(h engine.Handle, p Proc, done driver.Completion) {
+func (w *World) Sample(batch []driver.SampleReq) {
 	w.sampleMu.Lock()
-	w.sampleQ = append(w.sampleQ, sampleReq{h, p, done})
+	w.sampleQ = append(w.sampleQ, batch)
 	if !w.sampling {
 		w.sampling = true
 		go w.sampler()
@@ -447,15 +447,11 @@ func (w *World) Sample(h engine.Handle, p Proc, done driver.Completion) {
 	w.sampleMu.Unlock()
 }
 
-type sampleReq struct {
-	h    engine.Handle
-	p    Proc
-	done driver.Completion
-}
-
-// sampler takes the queued samples until none is left, then ends (the
-// next Sample starts it again): nothing runs between ticks.
+// sampler takes the queued ticks until none is left, then ends (the next
+// Sample starts it again): nothing runs between ticks. A tick's samples
+// reach the driver together, as one batch.
 func (w *World) sampler() {
+	var evs []engine.Event
 	for {
 		w.sampleMu.Lock()
 		if len(w.sampleQ) == 0 {
@@ -464,10 +460,15 @@ func (w *World) sampler() {
 			w.sampleMu.Unlock()
 			return
 		}
-		r := w.sampleQ[0]
+		batch := w.sampleQ[0]
 		w.sampleQ = w.sampleQ[1:]
 		w.sampleMu.Unlock()
-		r.done.Sampled(w.sys.Sample(r.h, r.p))
+		evs = evs[:0]
+		for _, r := range batch {
+			u, err := w.sys.Sample(r.H, r.P)
+			evs = append(evs, r.Done.SampleEvent(u, err))
+		}
+		w.inbox.postAll(evs)
 	}
 }
 
