@@ -334,7 +334,7 @@ func (s *slot) exited(e *Engine, ev Event) {
 	r.FailedStart = !s.inst.pastStart && s.spec().Restart.StartSeconds > 0 && s.after == afterNone
 	s.lastExit = r
 	s.lastExitAt, s.exitSeen = e.now, true
-	if ev.OOM {
+	if ev.OOM && !s.inst.childOOM { // a sample counted the kernel's kill already
 		s.oomKills++
 	}
 	oom := ev.OOM || s.inst.childOOM

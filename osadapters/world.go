@@ -464,6 +464,9 @@ func (w *World) sampler() {
 		w.sampleQ = w.sampleQ[1:]
 		w.sampleMu.Unlock()
 		evs = evs[:0]
+		if p, ok := w.sys.(interface{ PrepareSamples() }); ok {
+			p.PrepareSamples() // one pass over /proc per tick, not per instance
+		}
 		for _, r := range batch {
 			u, err := w.sys.Sample(r.H, r.P)
 			evs = append(evs, r.Done.SampleEvent(u, err))

@@ -83,6 +83,16 @@ type procKey struct {
 	start int64 // startTime
 }
 
+// sampler keeps each instance's previous CPU sample.
+type sampler struct{ cpu map[engine.Handle]cpuSample }
+
+// forgetSample drops an instance's previous sample (its exit).
+func (u *Unix) forgetSample(h engine.Handle) {
+	u.sampleMu.Lock()
+	delete(u.smp.cpu, h)
+	u.sampleMu.Unlock()
+}
+
 // cpuSample is an instance's previous CPU sample: each member's CPU
 // seconds (user + system) at a time.
 type cpuSample struct {
@@ -122,7 +132,7 @@ func (u *Unix) Sample(h engine.Handle, p Proc) (engine.Usage, error) {
 	if len(members) == 0 && !p.Group && u.Verify(p) {
 		members = []procKey{{pid: p.PID, start: p.StartTime}}
 	}
-	var us engine.Usage
+	us := engine.Usage{Source: "proc"}
 	cur := map[procKey]float64{}
 	for _, m := range members {
 		pr, err := process.NewProcess(int32(m.pid))
@@ -158,10 +168,13 @@ func (u *Unix) Sample(h engine.Handle, p Proc) (engine.Usage, error) {
 	// process: one that exited since takes its last interval along (its
 	// time is not counted rather than making the sum go backwards).
 	now := time.Now()
-	u.mu.Lock()
-	prev, ok := u.cpu[h]
-	u.cpu[h] = cpuSample{at: now, secs: cur}
-	u.mu.Unlock()
+	u.sampleMu.Lock()
+	if u.smp.cpu == nil {
+		u.smp.cpu = map[engine.Handle]cpuSample{}
+	}
+	prev, ok := u.smp.cpu[h]
+	u.smp.cpu[h] = cpuSample{at: now, secs: cur}
+	u.sampleMu.Unlock()
 	if ok && now.After(prev.at) {
 		var used float64
 		for k, s := range cur { // order-free: a sum

@@ -267,55 +267,6 @@ func waitPIDExit(pid int, limit time.Duration) {
 	}
 }
 
-// Sample reads the instance's tree from /proc: RSS and CPU of every
-// process in its cgroup (or process group).
-func (u *Unix) Sample(h engine.Handle, p Proc) (engine.Usage, error) {
-	pids := u.members(h, p)
-	if len(pids) == 0 {
-		return engine.Usage{}, fmt.Errorf("sample %s: no process", instKey(h))
-	}
-	var us engine.Usage
-	var ticks int64
-	// Every instance is sampled every monitor_interval: the reads go
-	// through one buffer, so sampling makes next to no garbage.
-	u.sampleMu.Lock()
-	buf := u.sampleBuf[:]
-	for _, pid := range pids {
-		dir := "/proc/" + strconv.Itoa(pid)
-		if b, err := readInto(dir+"/statm", buf); err == nil {
-			us.Memory += fieldInt(b, 1) * int64(os.Getpagesize())
-		} else {
-			continue
-		}
-		// utime, stime (fields 14, 15) and num_threads (field 20): pids
-		// limits count threads, as the pids controller does.
-		if b, err := readInto(dir+"/stat", buf); err == nil {
-			if i := bytes.LastIndexByte(b, ')'); i >= 0 {
-				st := b[i+1:]
-				ticks += fieldInt(st, 11) + fieldInt(st, 12)
-				us.Pids += int(fieldInt(st, 17))
-			}
-		}
-	}
-	u.sampleMu.Unlock()
-	us.CPUSeconds = float64(ticks) / 100 // USER_HZ = 100
-	// CPU is the average since the previous sample of this instance.
-	now := time.Now()
-	u.mu.Lock()
-	prev, ok := u.cpu[h]
-	u.cpu[h] = cpuSample{ticks: ticks, at: now}
-	u.mu.Unlock()
-	if ok && now.After(prev.at) && ticks >= prev.ticks {
-		us.CPU = float64(ticks-prev.ticks) / 100 / now.Sub(prev.at).Seconds() // USER_HZ = 100
-	}
-	return us, nil
-}
-
-type cpuSample struct {
-	ticks int64
-	at    time.Time
-}
-
 // Throttling reports whether the kernel throttles an instance's resource
 // (the engine's ActThrottle): a cpu throttle is the instance's CFS quota,
 // in force since its start.
@@ -339,27 +290,6 @@ func applyLimits(pid int, spec *config.Worker) error {
 		return fmt.Errorf("fds limit %d: prlimit: %w", n, err)
 	}
 	return nil
-}
-
-// members lists the instance's processes: its cgroup, else its group.
-func (u *Unix) members(h engine.Handle, p Proc) []int {
-	if u.cg != nil {
-		if pids := u.cg.procs(h); len(pids) > 0 {
-			return pids
-		}
-	}
-	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if pgid, err := syscall.Getpgid(pid); err == nil && pgid == p.PID {
-			out = append(out, pid)
-		}
-	}
-	return out
 }
 
 // discover finds an unmanaged process by command line and/or port.
@@ -613,10 +543,10 @@ func readInto(path string, buf []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if k == 0 {
-			break
-		}
 		n += k
+		if k == 0 || n < len(buf) {
+			break // a short read is the end (see pread)
+		}
 	}
 	return buf[:n], nil
 }

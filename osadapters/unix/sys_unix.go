@@ -38,10 +38,11 @@ type Unix struct {
 	cg       *cgroups // nil where cgroups are not available
 	mu       sync.Mutex
 	watching map[engine.Handle]bool
-	cpu      map[engine.Handle]cpuSample // previous CPU sample per instance
-	// sampleBuf is the buffer samples read /proc through (sampleMu).
+	// sampleBuf is the buffer samples read through; smp is what the OS's
+	// sampler keeps per instance (both under sampleMu).
 	sampleMu  sync.Mutex
-	sampleBuf [4096]byte
+	sampleBuf [8192]byte
+	smp       sampler
 	leaders   map[int]bool               // PIDs of spawned leaders not yet reaped by their Wait
 	holds     map[engine.Handle]*os.File // release pipes of held instances (no cgroup)
 	loops     ioLoops                    // epoll loops for output and exits (Linux)
@@ -80,7 +81,7 @@ func stateDirID(stateDir string) string {
 
 // NewUnix prepares the Unix system; stateDir holds the FIFOs.
 func New(stateDir string) (*Unix, error) {
-	u := &Unix{StateDir: stateDir, watching: map[engine.Handle]bool{}, cpu: map[engine.Handle]cpuSample{}, leaders: map[int]bool{}, holds: map[engine.Handle]*os.File{}}
+	u := &Unix{StateDir: stateDir, watching: map[engine.Handle]bool{}, leaders: map[int]bool{}, holds: map[engine.Handle]*os.File{}}
 	u.id = stateDirID(stateDir)
 	u.fifoDir = fifoDirFor(stateDir, u.id)
 	if err := os.MkdirAll(u.fifoDir, 0o700); err != nil {
@@ -262,9 +263,7 @@ func (u *Unix) Spawn(h engine.Handle, spec *config.Worker, env []string, files [
 		}
 		st.OOM = st.OOM || (u.cg != nil && u.cg.oomKilled(h))
 		u.cleanup(h)
-		u.mu.Lock()
-		delete(u.cpu, h)
-		u.mu.Unlock()
+		u.forgetSample(h)
 		exited(st)
 	}
 	u.onExit(p.PID, finish, finish)
@@ -472,8 +471,8 @@ func (u *Unix) Watch(h engine.Handle, p Proc, exited func(ExitStatus)) error {
 		u.cleanupStray(h) // an earlier hsu made its cgroups: this one does not know which
 		u.mu.Lock()
 		delete(u.watching, h)
-		delete(u.cpu, h)
 		u.mu.Unlock()
+		u.forgetSample(h)
 		if st == nil {
 			// Not our child, and the kernel did not keep its status
 			// (PIDFD_INFO_EXIT, Linux 6.15+): reported as unknown.

@@ -561,10 +561,11 @@ func (w *Windows) Sample(h engine.Handle, p Proc) (engine.Usage, error) {
 	w.mu.Lock()
 	j := w.jobs[h]
 	w.mu.Unlock()
-	var us engine.Usage
+	us := engine.Usage{Source: "proc"}
 	var cpu int64
 	var pids []int
 	if j != nil {
+		us.Source = "job"
 		a, err := j.accounting()
 		if err != nil {
 			return us, fmt.Errorf("sample %s: %w", instKey(h), err)
