@@ -47,6 +47,25 @@ type ReplicaView struct {
 	Status        string         `json:"status,omitempty"`
 	OOMKills      int            `json:"oom_kills,omitempty"`
 	RestartsBy    map[string]int `json:"restarts_by_trigger,omitempty"`
+	// Throttled: the kernel throttled the instance at memory.high at its
+	// last sample.
+	Throttled bool        `json:"throttled,omitempty"`
+	Limits    []LimitView `json:"limits,omitempty"`
+}
+
+// LimitView is one resource's usage against its limit, at the last
+// sample: bytes for memory, cores for cpu, tasks for pids.
+type LimitView struct {
+	Resource string  `json:"resource"`
+	Value    float64 `json:"value"`
+	Warn     float64 `json:"warn,omitempty"`
+	Max      float64 `json:"max,omitempty"`
+	Policy   string  `json:"policy"`
+	// Enforced is "kernel" where the kernel enforces max, else "sampled"
+	// (hsu acts on its samples).
+	Enforced string `json:"enforced"`
+	Warned   bool   `json:"warned,omitempty"`
+	Over     bool   `json:"over,omitempty"`
 }
 
 // ExitView is how the last instance ended.
@@ -69,10 +88,18 @@ type ProbeView struct {
 
 // UsageView is the last sample.
 type UsageView struct {
-	CPUSeconds float64   `json:"cpu_seconds"`
-	CPU        float64   `json:"cpu_cores"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+	CPU        float64 `json:"cpu_cores"`
+	// Memory is the working set the memory limit is compared with; anon
+	// and file split it where a memory cgroup counts it.
 	Memory     int64     `json:"memory_bytes"`
+	MemoryAnon int64     `json:"memory_anon_bytes,omitempty"`
+	MemoryFile int64     `json:"memory_file_bytes,omitempty"`
 	Pids       int       `json:"pids"`
+	FDs        int       `json:"open_fds"`
+	IORead     int64     `json:"io_read_bytes"`
+	IOWrite    int64     `json:"io_write_bytes"`
+	Source     string    `json:"source,omitempty"`
 	At         time.Time `json:"at"`
 }
 
@@ -133,9 +160,29 @@ func workerView(w *engine.WorkerStatus, now time.Duration, wall func(time.Durati
 			rv.Probes = append(rv.Probes, ProbeView{Probe: p.Kind.String(), OK: p.OK, Error: p.Err, At: at(p.At), Duration: p.Duration.Seconds()})
 		}
 		if s.UsageAt > 0 {
-			rv.Usage = &UsageView{CPUSeconds: s.Usage.CPUSeconds, CPU: s.Usage.CPU, Memory: s.Usage.Memory, Pids: s.Usage.Pids, At: at(s.UsageAt)}
+			u := &s.Usage
+			rv.Usage = &UsageView{CPUSeconds: u.CPUSeconds, CPU: u.CPU, Memory: u.Memory, MemoryAnon: u.MemoryAnon, MemoryFile: u.MemoryFile,
+				Pids: u.Pids, FDs: u.FDs, IORead: u.IORead, IOWrite: u.IOWrite, Source: u.Source, At: at(s.UsageAt)}
+			rv.Throttled = s.Throttled
+			for _, l := range s.Limits {
+				lv := LimitView{Resource: l.Resource, Value: limitValue(l.Resource, l.Value), Warn: limitValue(l.Resource, l.Warn),
+					Max: limitValue(l.Resource, l.Max), Policy: l.Policy, Enforced: "sampled", Warned: l.Warned, Over: l.Over}
+				if l.Kernel {
+					lv.Enforced = "kernel"
+				}
+				rv.Limits = append(rv.Limits, lv)
+			}
 		}
 		wv.Slots = append(wv.Slots, rv)
 	}
 	return wv
+}
+
+// limitValue turns an engine limit value into the API's unit: cores for
+// cpu (the engine counts millicores).
+func limitValue(resource string, v int64) float64 {
+	if resource == "cpu" {
+		return float64(v) / 1000
+	}
+	return float64(v)
 }

@@ -96,6 +96,7 @@ type Driver struct {
 	publishedAt time.Duration
 	feed        *Feed
 	probes      probeStats
+	alerts      alertCounts
 	// writeFailures counts failed state writes (hsu_state_write_failures_total).
 	writeFailures atomic.Uint64
 

@@ -1,9 +1,11 @@
 package driver
 
 import (
+	"maps"
 	"sync"
 	"time"
 
+	"github.com/hsu-run/hsu/config"
 	"github.com/hsu-run/hsu/engine"
 )
 
@@ -158,11 +160,43 @@ func (d *Driver) feedTransition(a *engine.Action, reason string) {
 
 func (d *Driver) feedNotice(a *engine.Action) {
 	fe := FeedEvent{At: d.os.Now(), Kind: FeedNotice, Worker: a.H.Worker, Replica: a.H.Replica, Reason: a.Reason.String()}
-	switch a.Reason.Kind {
+	r := &a.Reason
+	switch r.Kind {
 	case engine.RResourceWarn:
-		fe.Kind, fe.Resource, fe.Value = FeedLimitWarn, a.Reason.Text, a.Reason.N
+		fe.Kind, fe.Resource, fe.Value, fe.Limit, fe.Source = FeedLimitWarn, r.Text, r.N, r.Limit, r.Source
 	case engine.RResource:
-		fe.Kind, fe.Resource, fe.Value, fe.Trigger = FeedLimit, a.Reason.Text, a.Reason.N, a.Reason.Trigger
+		fe.Kind, fe.Resource, fe.Value, fe.Limit, fe.Source, fe.Trigger = FeedLimit, r.Text, r.N, r.Limit, r.Source, r.Trigger
+		if r.Trigger == config.ResAlert {
+			fe.Kind = FeedAlert
+			d.alerts.add(a.H.Worker + "/" + r.Text)
+		}
+	case engine.RThrottled:
+		fe.Kind, fe.Resource, fe.Value, fe.Limit, fe.Source = FeedThrottled, r.Text, r.N, r.Limit, r.Source
+	case engine.RChildOOM:
+		fe.Kind, fe.Value, fe.Source = FeedOOM, r.N, r.Source
 	}
 	d.feed.Add(fe, false)
+}
+
+// alertCounts counts limit alerts by "worker/resource", for
+// hsu_worker_limit_alerts_total (read by the API's goroutines).
+type alertCounts struct {
+	mu sync.Mutex
+	n  map[string]uint64
+}
+
+func (c *alertCounts) add(key string) {
+	c.mu.Lock()
+	if c.n == nil {
+		c.n = map[string]uint64{}
+	}
+	c.n[key]++
+	c.mu.Unlock()
+}
+
+// LimitAlerts returns a copy of the alert counts by "worker/resource".
+func (d *Driver) LimitAlerts() map[string]uint64 {
+	d.alerts.mu.Lock()
+	defer d.alerts.mu.Unlock()
+	return maps.Clone(d.alerts.n)
 }

@@ -25,8 +25,13 @@ type FeedEvent struct {
 	// reload) or a limit's policy.
 	Trigger  string `json:"trigger,omitempty"`
 	Resource string `json:"resource,omitempty"`
-	Value    int64  `json:"value,omitempty"`
-	Error    string `json:"error,omitempty"`
+	// Value is a limit event's measured value and Limit the threshold it
+	// crossed (bytes for memory, millicores for cpu, a count for pids);
+	// Source is where the value was measured (cgroup2, cgroup1, proc, job).
+	Value  int64  `json:"value,omitempty"`
+	Limit  int64  `json:"limit,omitempty"`
+	Source string `json:"source,omitempty"`
+	Error  string `json:"error,omitempty"`
 	// Command events: the verb, who asked, and the result ("ok" or the error).
 	Verb   string `json:"verb,omitempty"`
 	Who    string `json:"who,omitempty"`
@@ -43,6 +48,8 @@ const (
 	FeedProbeFailed = "probe_failed"
 	FeedLimitWarn   = "limit_warning"
 	FeedLimit       = "limit_crossed"
+	FeedAlert       = "alert"     // a limit's alert policy acted
+	FeedThrottled   = "throttled" // the kernel throttled an instance (memory.high)
 	FeedNotice      = "notice"
 	FeedReload      = "reload"
 	FeedCommand     = "command"

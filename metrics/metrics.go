@@ -110,6 +110,12 @@ var (
 	fCPU       = family{"hsu_worker_cpu_seconds_total", "counter", "CPU time the replica's current instance used."}
 	fMem       = family{"hsu_worker_memory_bytes", "gauge", "Memory of the replica's current instance at its last sample."}
 	fPids      = family{"hsu_worker_pids", "gauge", "Processes of the replica's current instance at its last sample."}
+	fFDs       = family{"hsu_worker_open_fds", "gauge", "Open file descriptors of the replica's current instance at its last sample."}
+	fIORead    = family{"hsu_worker_io_read_bytes_total", "counter", "Bytes the replica's current instance read from block devices."}
+	fIOWrite   = family{"hsu_worker_io_write_bytes_total", "counter", "Bytes the replica's current instance wrote to block devices."}
+	fLimit     = family{"hsu_worker_limit", "gauge", "A resource limit's max, by resource: bytes for memory, cores for cpu, tasks for pids."}
+	fLimitUse  = family{"hsu_worker_limit_usage", "gauge", "The usage a resource limit is compared with, at the last sample, in the limit's unit."}
+	fThrottled = family{"hsu_worker_throttled", "gauge", "1 if the kernel throttled the replica at memory.high at its last sample."}
 	fAlerts    = family{"hsu_worker_limit_alerts_total", "counter", "Resource limit alerts, by worker and resource."}
 	fProbe     = family{"hsu_probe_duration_seconds", "histogram", "How long probes took, by worker and probe kind."}
 )
@@ -329,6 +335,45 @@ func (s *scrape) write(w io.Writer) error {
 		}
 	}
 
+	p.family(fFDs)
+	for w, r := range s.replicas() {
+		if r.UsageAt > 0 {
+			p.replica(fFDs.name, w, r).int(int64(r.Usage.FDs))
+		}
+	}
+	p.family(fIORead)
+	for w, r := range s.replicas() {
+		if r.UsageAt > 0 {
+			p.replica(fIORead.name, w, r).int(r.Usage.IORead)
+		}
+	}
+	p.family(fIOWrite)
+	for w, r := range s.replicas() {
+		if r.UsageAt > 0 {
+			p.replica(fIOWrite.name, w, r).int(r.Usage.IOWrite)
+		}
+	}
+	p.family(fLimit)
+	for w, r := range s.replicas() {
+		for _, l := range r.Limits {
+			if l.Max > 0 {
+				p.replica(fLimit.name, w, r).label("resource", l.Resource).float(limitUnit(l.Resource, l.Max))
+			}
+		}
+	}
+	p.family(fLimitUse)
+	for w, r := range s.replicas() {
+		for _, l := range r.Limits {
+			p.replica(fLimitUse.name, w, r).label("resource", l.Resource).float(limitUnit(l.Resource, l.Value))
+		}
+	}
+	p.family(fThrottled)
+	for w, r := range s.replicas() {
+		if r.UsageAt > 0 {
+			p.replica(fThrottled.name, w, r).int(b2i(r.Throttled))
+		}
+	}
+
 	p.family(fAlerts)
 	for _, key := range s.alerts {
 		w, res, _ := strings.Cut(key, "/")
@@ -389,6 +434,22 @@ func (p *printer) family(f family) {
 func (p *printer) series(name string) *printer {
 	p.b, p.labels = append(p.b[:0], name...), 0
 	return p
+}
+
+// limitUnit turns an engine.LimitStatus value into the metric's unit:
+// cores for cpu (the engine counts millicores).
+func limitUnit(resource string, v int64) float64 {
+	if resource == "cpu" {
+		return float64(v) / 1000
+	}
+	return float64(v)
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (p *printer) replica(name string, w *engine.WorkerStatus, r *engine.ReplicaStatus) *printer {

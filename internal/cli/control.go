@@ -105,6 +105,7 @@ func (c *control) metrics() metrics.Input {
 		Status: c.d.Status(), Wall: c.d.Wall, Probes: c.d.ProbeHistograms(),
 		WriteFailures: c.d.WriteFailures(), LoopLag: c.d.LoopLag(), LogDropped: c.hub.Dropped(),
 		Degraded: c.d.Degraded(), Version: v, Revision: rev, GoVersion: gov,
+		LimitAlerts: c.d.LimitAlerts(),
 	}
 }
 

@@ -96,7 +96,7 @@ func printStatus(out io.Writer, st *api.StatusView, wide bool) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	head := "NAME\tSTATE\tREADY\tPID\tUPTIME\tRESTARTS\tLAST EXIT\tCPU\tMEM"
 	if wide {
-		head += "\tREASON\tHEALTH\tNEXT RESTART"
+		head += "\tREASON\tHEALTH\tLIMITS\tNEXT RESTART"
 	}
 	fmt.Fprintln(tw, head)
 	for _, w := range st.Workers {
@@ -137,6 +137,14 @@ func printStatus(out io.Writer, st *api.StatusView, wide bool) {
 			if u := r.Usage; u != nil {
 				cpu = strconv.FormatFloat(u.CPUSeconds, 'f', 1, 64) + "s"
 				mem = bytesIEC(u.Memory)
+				for _, l := range r.Limits {
+					if l.Resource == "memory" && l.Max > 0 {
+						mem += "/" + bytesIEC(int64(l.Max))
+					}
+				}
+				if r.Throttled {
+					mem += " throttled"
+				}
 			}
 			row := strings.Join([]string{name, r.State, ready, pid, uptime, restarts, exit, cpu, mem}, "\t")
 			if wide {
@@ -166,12 +174,40 @@ func printStatus(out io.Writer, st *api.StatusView, wide bool) {
 				if reason == "" {
 					reason = "-"
 				}
-				row += "\t" + reason + "\t" + health + "\t" + next
+				row += "\t" + reason + "\t" + health + "\t" + limitsText(r) + "\t" + next
 			}
 			fmt.Fprintln(tw, row)
 		}
 	}
 	tw.Flush()
+}
+
+// limitsText shows each limit against the last sample, with how it is
+// enforced and whether it is crossed: "memory 60Mi/64Mi kernel over".
+func limitsText(r api.ReplicaView) string {
+	var parts []string
+	for _, l := range r.Limits {
+		v, m := strconv.FormatFloat(l.Value, 'f', -1, 64), strconv.FormatFloat(l.Max, 'f', -1, 64)
+		if l.Resource == "memory" {
+			v, m = bytesIEC(int64(l.Value)), bytesIEC(int64(l.Max))
+		}
+		s := l.Resource + " " + v
+		if l.Max > 0 {
+			s += "/" + m
+		}
+		s += " " + l.Policy + " " + l.Enforced
+		switch {
+		case l.Over:
+			s += " over"
+		case l.Warned:
+			s += " warn"
+		}
+		parts = append(parts, s)
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, "; ")
 }
 
 func shortDuration(d time.Duration) string {
