@@ -96,7 +96,7 @@ func printStatus(out io.Writer, st *api.StatusView, wide bool) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	head := "NAME\tSTATE\tREADY\tPID\tUPTIME\tRESTARTS\tLAST EXIT\tCPU\tMEM"
 	if wide {
-		head += "\tREASON\tHEALTH\tLIMITS\tNEXT RESTART"
+		head += "\tREASON\tHEALTH\tNEXT RESTART\tLIMITS"
 	}
 	fmt.Fprintln(tw, head)
 	for _, w := range st.Workers {
@@ -174,7 +174,7 @@ func printStatus(out io.Writer, st *api.StatusView, wide bool) {
 				if reason == "" {
 					reason = "-"
 				}
-				row += "\t" + reason + "\t" + health + "\t" + limitsText(r) + "\t" + next
+				row += "\t" + reason + "\t" + health + "\t" + next + "\t" + limitsText(r)
 			}
 			fmt.Fprintln(tw, row)
 		}
