@@ -376,6 +376,29 @@ workers:
 			},
 		},
 		{
+			name: "io limits",
+			files: memFS{mainFile: `version: 1
+workers:
+  a:
+    shell: sleep 1
+    resources:
+      io: {device: /dev/sda}
+  b:
+    shell: sleep 1
+    resources:
+      io: {write_iops: 10, device: sda}
+  c:
+    shell: sleep 1
+    resources:
+      io: {read_iops: -1, write_bps: 1Mi, device: "8:0"}
+`},
+			want: []string{
+				`/cfg/hsu.yaml:6:7: workers.a.resources.io: set read_bps, write_bps, read_iops or write_iops`,
+				`/cfg/hsu.yaml:10:28: workers.b.resources.io.device: want an absolute path or MAJ:MIN (8:0), got "sda"`,
+				`/cfg/hsu.yaml:14:23: workers.c.resources.io.read_iops: must be at least 0, got -1`,
+			},
+		},
+		{
 			name: "backoff max below initial",
 			files: memFS{mainFile: `version: 1
 workers:

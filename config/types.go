@@ -226,7 +226,7 @@ type Resources struct {
 	Memory          *MemoryLimit `yaml:"memory" doc:"Memory limit (resident set, or the cgroup's usage)."`
 	CPU             *CPULimit    `yaml:"cpu" doc:"CPU limit in cores."`
 	Pids            *PidsLimit   `yaml:"pids" doc:"Limit on processes and threads of the instance's tree."`
-	IO              *IOLimit     `yaml:"io" doc:"Block I/O bandwidth limits; rejected by hsu validate on every platform today (not enforced by this build yet)."`
+	IO              *IOLimit     `yaml:"io" doc:"Block I/O limits (bytes and operations per second) on one disk: the kernel's io.max (cgroup2) or blkio.throttle (cgroup v1); Linux only (docs/limits.md)."`
 	FDs             *FDLimit     `yaml:"fds" doc:"Open file descriptor limit (RLIMIT_NOFILE)."`
 	MonitorInterval Duration     `yaml:"monitor_interval" doc:"How often usage is sampled." default:"5s"`
 }
@@ -239,13 +239,14 @@ type Resources struct {
 // is restarted under the resource trigger as its restart policy says.
 // restart, graceful_shutdown, log and alert are applied by hsu when a
 // sample reaches max, so the instance can shut down cleanly; usage may
-// overshoot by up to one monitor_interval of growth. throttle (a soft
-// kernel limit, memory.high) is not implemented: validation rejects it
-// on every platform rather than ignore it.
+// overshoot by up to one monitor_interval of growth. throttle is the
+// kernel's soft limit, memory.high on cgroup2: past max the kernel
+// reclaims and slows the instance and never kills it. Where there is no
+// cgroup2 memory controller, validation rejects it rather than ignore it.
 type MemoryLimit struct {
 	Max    Size   `yaml:"max" doc:"The limit; see policy for who enforces it."`
 	Warn   Size   `yaml:"warn" doc:"Soft threshold: crossing it is noted in hsu's log; must be below max."`
-	Policy string `yaml:"policy" doc:"At max: immediate_kill: a kernel OOM kill where the OS enforces the limit (OOMKilled), else hsu kills it when a sample reaches max; then the restart policy applies; restart: hsu restarts it gracefully; graceful_shutdown: hsu stops it gracefully; throttle: rejected by hsu validate today (memory.high is not implemented); log and alert (the same today): only a notice in hsu's log." enum:"log|alert|throttle|restart|graceful_shutdown|immediate_kill" default:"immediate_kill"`
+	Policy string `yaml:"policy" doc:"At max: immediate_kill: a kernel OOM kill where the OS enforces the limit (OOMKilled), else hsu kills it when a sample reaches max; then the restart policy applies; restart: hsu restarts it gracefully; graceful_shutdown: hsu stops it gracefully; throttle: the kernel's memory.high (cgroup2 only): reclaimed and slowed past max, never killed, reported as throttled; log: a line in hsu's log; alert: a line and an alert event on the feed." enum:"log|alert|throttle|restart|graceful_shutdown|immediate_kill" default:"immediate_kill"`
 }
 
 // CPULimit is in cores.
@@ -262,10 +263,14 @@ type PidsLimit struct {
 	Policy string `yaml:"policy" doc:"What to do when a sample reaches max (where the OS caps processes, a Linux pids cgroup or a Windows job, it refuses more forks regardless)." enum:"log|alert|throttle|restart|graceful_shutdown|immediate_kill" default:"log"`
 }
 
-// IOLimit is bytes per second.
+// IOLimit is the kernel's throttle of one block device. The kernel
+// throttles whole disks, so a partition stands for its disk.
 type IOLimit struct {
-	ReadBPS  Size `yaml:"read_bps" doc:"Read bytes per second."`
-	WriteBPS Size `yaml:"write_bps" doc:"Write bytes per second."`
+	ReadBPS   Size   `yaml:"read_bps" doc:"Read bytes per second."`
+	WriteBPS  Size   `yaml:"write_bps" doc:"Write bytes per second."`
+	ReadIOPS  int    `yaml:"read_iops" doc:"Read operations per second." min:"0"`
+	WriteIOPS int    `yaml:"write_iops" doc:"Write operations per second." min:"0"`
+	Device    string `yaml:"device" doc:"The disk throttled: a path on it or its device node (/dev/sda, /var/lib/db), or MAJ:MIN (8:0). Default: the disk holding the worker's workdir; a partition is its whole disk."`
 }
 
 // FDLimit is RLIMIT_NOFILE.

@@ -277,13 +277,36 @@ func (c *checker) resources(r *Resources, p string) {
 		}
 	}
 	if io := r.IO; io != nil {
-		if io.ReadBPS <= 0 && io.WriteBPS <= 0 {
-			c.errorf(p+".io", "set read_bps, write_bps or both")
+		if io.ReadBPS <= 0 && io.WriteBPS <= 0 && io.ReadIOPS <= 0 && io.WriteIOPS <= 0 {
+			c.errorf(p+".io", "set read_bps, write_bps, read_iops or write_iops")
+		}
+		if io.ReadBPS < 0 || io.WriteBPS < 0 {
+			c.errorf(p+".io", "bytes per second must not be negative")
+		}
+		if d := io.Device; d != "" && !strings.HasPrefix(d, "/") && !IsMajMin(d) {
+			c.errorf(p+".io.device", "want an absolute path or MAJ:MIN (8:0), got %q", d)
 		}
 	}
 	if f := r.FDs; f != nil && f.Max == 0 {
 		c.errorf(p+".fds.max", "required")
 	}
+}
+
+// IsMajMin reports whether s is a device number as MAJ:MIN ("8:0").
+func IsMajMin(s string) bool {
+	maj, min, ok := strings.Cut(s, ":")
+	isNum := func(x string) bool {
+		if x == "" || len(x) > 7 {
+			return false
+		}
+		for _, r := range x {
+			if r < '0' || r > '9' {
+				return false
+			}
+		}
+		return true
+	}
+	return ok && isNum(maj) && isNum(min)
 }
 
 // dependencies checks that every dependency exists, that its condition can

@@ -270,10 +270,10 @@ func (o *simOS) Sample(batch []driver.SampleReq) {
 }
 
 // Throttle implements driver.OS as the real adapters do: a CPU quota (a
-// cgroup's or a Job Object's) is in force from the start; memory and pids
-// are not throttled.
+// cgroup's or a Job Object's) and memory.high (cgroup2) are in force from
+// the start; pids are not throttled.
 func (o *simOS) Throttle(_ engine.Handle, _ driver.Proc, resource string) error {
-	if resource == "cpu" && o.plat.cpuQuota() {
+	if (resource == "cpu" && o.plat.cpuQuota()) || (resource == "memory" && o.plat.MemoryHigh) {
 		return nil
 	}
 	return errors.New(resource + " throttling is not enforced here")

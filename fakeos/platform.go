@@ -27,6 +27,10 @@ type Platform struct {
 	// found by handle after all, and killed. A held spawn is still held:
 	// a program may clear its environment.
 	Marker bool
+	// MemoryHigh: the cgroup2 memory controller's memory.high holds a
+	// throttled instance at its max, never killing it (Linux with
+	// cgroup2 controllers only; v1 has no such limit).
+	MemoryHigh bool
 	// JobLimits: memory, process count and CPU rate are the kernel's
 	// through a Job Object (Windows), without cgroups.
 	JobLimits bool
@@ -42,14 +46,20 @@ type Platform struct {
 
 // Platforms are the platforms hsu-sim --platform models.
 var Platforms = []Platform{
-	{Name: "linux", Rules: platform.Platform{GOOS: "linux"}, Cgroups: true},
-	// v1 memory, cpu and pids beside a cgroup2 tree without controllers
-	// (as on the CI machine): cgroup.kill on the cgroup2 tree, limits from
-	// v1, so the same capabilities as cgroup2 for what hsu does today.
-	{Name: "linux-hybrid", Rules: platform.Platform{GOOS: "linux"}, Cgroups: true},
-	{Name: "linux-nocgroup", Rules: platform.Platform{GOOS: "linux"}, Marker: true},
+	{Name: "linux", Rules: platform.Platform{GOOS: "linux", Machine: machine("cgroup2")}, Cgroups: true, MemoryHigh: true},
+	// v1 memory, cpu, pids and blkio beside a cgroup2 tree without
+	// controllers (as on the CI machine): cgroup.kill on the cgroup2 tree,
+	// limits from v1, which has no memory.high.
+	{Name: "linux-hybrid", Rules: platform.Platform{GOOS: "linux", Machine: machine("cgroup1")}, Cgroups: true},
+	{Name: "linux-nocgroup", Rules: platform.Platform{GOOS: "linux", Machine: &platform.Machine{NoCgroups: "hsu-sim --platform linux-nocgroup"}}, Marker: true},
 	{Name: "darwin", Rules: platform.Platform{GOOS: "darwin"}, UnknownReadoptedExit: true},
 	{Name: "windows", Rules: platform.Platform{GOOS: "windows"}, JobLimits: true, KillOnClose: true},
+}
+
+// machine is a Linux host whose limit controllers are all on one cgroup
+// version; its disks are not modelled (every io limit has one).
+func machine(version string) *platform.Machine {
+	return &platform.Machine{Controllers: map[string]string{"memory": version, "cpu": version, "pids": version, "io": version}}
 }
 
 // PlatformNamed returns the platform called name.

@@ -139,6 +139,12 @@ type proc struct {
 	epoch         int // hsu incarnation that spawned it (0: started outside hsu)
 	// memory limit enforced by the "kernel" (policy immediate_kill), 0: none
 	hardLimit int64
+	// softLimit is memory.high (policy throttle): the kernel holds usage
+	// there, reclaiming and slowing, and never kills; 0: none.
+	softLimit int64
+	// kernel: the limits the kernel enforces for it, as a sample says.
+	kernel engine.Enforced
+	cpuMax float64 // a CPU quota's cap in cores, 0: none
 }
 
 var healthyDefault = &scenario.Behaviour{}
@@ -528,8 +534,8 @@ func (w *World) lifecycle(p *proc, spec *config.Worker) {
 		it.p = p
 		w.q.push(it)
 	}
-	if spec != nil && spec.Resources.Memory != nil && spec.Resources.Memory.Policy == config.ResImmediateKill && spec.Resources.Memory.Max > 0 && w.plat.kernelMemory() {
-		p.hardLimit = int64(spec.Resources.Memory.Max)
+	if spec != nil {
+		w.kernelLimits(p, spec.Resources)
 	}
 	if m := beh.Memory; m != nil && p.hardLimit > 0 {
 		var after time.Duration
@@ -560,11 +566,50 @@ func (w *World) healthy(p *proc) bool {
 	return true
 }
 
+// kernelLimits sets what the platform's kernel enforces for p, as the
+// real adapter writes it into p's cgroup or job at its start.
+func (w *World) kernelLimits(p *proc, r config.Resources) {
+	if m := r.Memory; m != nil && m.Max > 0 {
+		switch {
+		case m.Policy == config.ResImmediateKill && w.plat.kernelMemory():
+			p.hardLimit = int64(m.Max)
+			p.kernel |= engine.EnforcedMemory
+		case m.Policy == config.ResThrottle && w.plat.MemoryHigh:
+			p.softLimit = int64(m.Max)
+			p.kernel |= engine.EnforcedMemory
+		}
+	}
+	if c := r.CPU; c != nil && c.Max > 0 && c.Policy == config.ResThrottle && w.plat.cpuQuota() {
+		p.cpuMax = float64(c.Max)
+		p.kernel |= engine.EnforcedCPU
+	}
+	if l := r.Pids; l != nil && l.Max > 0 && w.plat.kernelMemory() {
+		p.kernel |= engine.EnforcedPids
+	}
+}
+
+// highEvery is how often a process held at memory.high counts a high
+// event (memory.events) in the model.
+const highEvery = 10 * time.Millisecond
+
 func (w *World) usage(p *proc) engine.Usage {
 	up := (w.now - p.spawnedAt).Seconds()
-	u := engine.Usage{CPU: float64(p.beh.CPU), Pids: 1 + len(p.children), CPUSeconds: float64(p.beh.CPU) * up}
+	cpu := float64(p.beh.CPU)
+	if p.cpuMax > 0 {
+		cpu = min(cpu, p.cpuMax) // the quota caps it
+	}
+	u := engine.Usage{CPU: cpu, Pids: 1 + len(p.children), CPUSeconds: cpu * up, Kernel: p.kernel}
 	if m := p.beh.Memory; m != nil {
 		u.Memory = int64(m.Start) + int64(float64(m.Grow)*(w.now-p.spawnedAt).Seconds())
+		if p.softLimit > 0 && u.Memory >= p.softLimit {
+			// Held at memory.high; high events count while it presses on it.
+			at := p.spawnedAt
+			if m.Grow > 0 && int64(m.Start) < p.softLimit {
+				at += time.Duration(float64(p.softLimit-int64(m.Start)) / float64(m.Grow) * float64(time.Second))
+			}
+			u.Memory = p.softLimit
+			u.MemoryHigh = 1 + int64((w.now-at)/highEvery)
+		}
 	}
 	return u
 }

@@ -22,6 +22,8 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"golang.org/x/sys/unix"
+
+	hsuunix "github.com/hsu-run/hsu/osadapters/unix"
 )
 
 var (
@@ -116,6 +118,12 @@ func realOSParams(t *testing.T, dir string, cmds map[string]func(ts *testscript.
 				return kernelKeepsExitInfo(), nil
 			case "tmpfs":
 				return canMountTmpfs(), nil
+			case "blkio":
+				// Root, and I/O limits on cgroup v1's blkio (no cgroup2 io).
+				return os.Geteuid() == 0 && machine().Controllers["io"] == "cgroup1", nil
+			case "memv1":
+				// Root, and memory on cgroup v1 only (no cgroup2 memory).
+				return os.Geteuid() == 0 && machine().Controllers["memory"] == "cgroup1", nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -139,6 +147,9 @@ func kernelKeepsExitInfo() bool {
 	info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_EXIT}
 	return unix.IoctlPidfdInfo(fd, &info) == nil && info.Mask&unix.PIDFD_INFO_EXIT != 0
 }
+
+// machine is what hsu itself sees it may use here (hsu validate's probe).
+var machine = sync.OnceValue(hsuunix.ProbeMachine)
 
 func cgroup2Writable() bool {
 	for _, base := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
@@ -457,7 +468,7 @@ func cmdNoCgroups(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	sub := fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(abs)))
 	var left []string
-	for _, base := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu"} {
+	for _, base := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/blkio"} {
 		if dir := filepath.Join(base, "hsu", sub); fileExists(dir) {
 			left = append(left, dir)
 		}
@@ -542,7 +553,7 @@ func cleanStateDirs(work string) {
 			os.RemoveAll(fmt.Sprintf("/dev/shm/hsu-%d-%x", uid, sum[:8]))
 		}
 		sub := fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(abs)))
-		for _, base := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu"} {
+		for _, base := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/blkio"} {
 			root := filepath.Join(base, "hsu", sub)
 			ents, _ := os.ReadDir(root)
 			for _, e := range ents {

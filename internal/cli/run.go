@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/hsu-run/hsu/internal/humanlog"
 	"github.com/hsu-run/hsu/logs"
 	"github.com/hsu-run/hsu/osadapters"
+	"github.com/hsu-run/hsu/osadapters/platform"
 )
 
 func cmdRun(args []string, out, errOut io.Writer) int {
@@ -28,6 +30,7 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 	verbose := fs.BoolP("verbose", "v", false, "log hsu's own debug messages")
 	logFile := fs.String("log-file", "", "also append hsu's own log to this file")
 	logFormat := fs.String("log-format", "", "format of hsu's own log on stderr: human, text or json (default human on a terminal, else text)")
+	strictLimits := fs.Bool("strict-limits", false, "refuse to start if a limit the kernel could enforce would be sampled by hsu instead (no privileges, no writable cgroup)")
 	var ao apiFlags
 	ao.register(fs)
 	if code, done := parse(fs, args); done {
@@ -48,6 +51,10 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 	cfg, err := loadConfig(*file)
 	if err != nil {
 		printLoadError(errOut, "run", *file, err)
+		return exitFailure
+	}
+	if deg := platform.Degraded(thisPlatform().Plan(cfg)); *strictLimits && len(deg) > 0 {
+		fmt.Fprintf(errOut, "hsu run: --strict-limits: hsu would sample %d limit%s instead of leaving %s to the kernel:\n  %s\n", len(deg), plural(len(deg)), map[bool]string{true: "it", false: "them"}[len(deg) == 1], strings.Join(deg, "\n  "))
 		return exitFailure
 	}
 	release, err := osadapters.LockStateDir(*stateDir)
@@ -94,6 +101,7 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 		fmt.Fprintf(errOut, "hsu run: %v\n", err)
 		return exitFailure
 	}
+	warnDegraded(logger, cfg, sys)
 	d := osadapters.NewDriver(cfg, sys, osadapters.Options{StateDir: *stateDir, Logger: logger, Logs: hub})
 	ctl := &control{d: d, hub: hub, file: *file, log: logger, errOut: errOut, sd: sd, reloading: make(chan struct{}, 1)}
 	stopAPI, err := ao.start(ctl, *stateDir)

@@ -10,7 +10,7 @@ import "github.com/hsu-run/hsu/config"
 // kernel would throttle, and no way to find a socket's owner without
 // lsof.
 func checkDarwin(cfg *config.Config, report func(path, msg string)) {
-	checkCommon(cfg, report, false) // io, and throttle for memory and cpu
+	checkCommon(cfg, report, false, "macOS") // io, and throttle for memory and cpu
 	for _, name := range cfg.Order {
 		w := cfg.Workers[name]
 		path := "workers." + name

@@ -3,11 +3,12 @@ package platform
 import "github.com/hsu-run/hsu/config"
 
 // checkLinux lists what the Linux adapter cannot do. It enforces memory
-// (memory.max, OOM reported), pids (pids.max) and the cpu throttle (a CFS
-// quota) with cgroups where it may create them, fds with prlimit, and the
-// other policies on its own samples of /proc.
-func checkLinux(cfg *config.Config, report func(path, msg string)) {
-	checkCommon(cfg, report, true)
+// (memory.max, OOM reported; memory.high for throttle), pids (pids.max),
+// the cpu throttle (a CFS quota) and I/O (io.max, blkio) with cgroups
+// where it may create them, fds with prlimit, and the other policies on
+// its own samples; what this machine lacks is its plan's (checkPlan).
+func (p Platform) checkLinux(cfg *config.Config, report func(path, msg string)) {
+	p.checkPlan(cfg, report)
 	for _, name := range cfg.Order {
 		w := cfg.Workers[name]
 		path := "workers." + name + ".resources"

@@ -16,7 +16,12 @@ import (
 // enforce on this OS, so nothing is silently ignored (config.Platform).
 // The rules of every OS are compiled everywhere, so `hsu validate` on one
 // OS can be tested for another.
-type Platform struct{ GOOS string }
+type Platform struct {
+	GOOS string
+	// Machine is what this run on Linux can use (cgroup controllers,
+	// disks); nil assumes a cgroup2 tree with every controller.
+	Machine *Machine
+}
 
 // ThisPlatform is the platform hsu is running on.
 func ThisPlatform() Platform { return Platform{GOOS: runtime.GOOS} }
@@ -32,7 +37,7 @@ func (p Platform) Check(cfg *config.Config, report func(path, msg string)) {
 	}
 	switch p.GOOS {
 	case "linux":
-		checkLinux(cfg, report)
+		p.checkLinux(cfg, report)
 	case "darwin":
 		checkDarwin(cfg, report)
 	case "windows":
@@ -42,17 +47,18 @@ func (p Platform) Check(cfg *config.Config, report func(path, msg string)) {
 	}
 }
 
-// checkCommon reports what no platform enforces yet; cpuThrottle: the
-// platform has a CPU quota for the throttle policy.
-func checkCommon(cfg *config.Config, report func(path, msg string), cpuThrottle bool) {
+// checkCommon reports what only Linux's cgroups enforce (I/O limits,
+// memory.high) on a platform without them; cpuThrottle: the platform has a
+// CPU quota for the throttle policy.
+func checkCommon(cfg *config.Config, report func(path, msg string), cpuThrottle bool, os string) {
 	for _, name := range cfg.Order {
 		r := cfg.Workers[name].Resources
 		path := "workers." + name
 		if r.IO != nil {
-			report(path+".resources.io", "I/O bandwidth limits are not enforced by this build yet")
+			report(path+".resources.io", "I/O limits are enforced on Linux only (cgroup io.max or blkio); "+os+" has no per-process I/O throttle")
 		}
 		if r.Memory != nil && r.Memory.Policy == config.ResThrottle {
-			report(path+".resources.memory.policy", "throttle (memory.high) is not implemented by this build yet")
+			report(path+".resources.memory.policy", "throttle is Linux's memory.high (cgroup2); "+os+" has no memory limit that slows without killing: use immediate_kill, restart, graceful_shutdown, log or alert")
 		}
 		// The cpu policy acts at max only: a warn alone needs no quota, so
 		// the default throttle does not make it invalid.

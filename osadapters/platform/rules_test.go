@@ -87,10 +87,16 @@ type ruleCase struct {
 // message says why (msgOK).
 func runRuleCases(t *testing.T, goos string, tests []ruleCase, msgOK func(string) bool) {
 	t.Helper()
+	runRuleCasesOn(t, Platform{GOOS: goos}, tests, msgOK)
+}
+
+// runRuleCasesOn is runRuleCases on a platform with a machine.
+func runRuleCasesOn(t *testing.T, p Platform, tests []ruleCase, msgOK func(string) bool) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := "version: 1\nworkers:\n  w:" + tt.worker + "\n"
-			got := platformReports(t, goos, src)
+			got := reportsOn(t, p, src)
 			paths := make([]string, len(got))
 			for i, e := range got {
 				paths[i] = e.Path
@@ -114,11 +120,16 @@ func nonEmpty(msg string) bool { return strings.TrimSpace(msg) != "" }
 // returns what they reported.
 func platformReports(t *testing.T, goos, src string) []config.Error {
 	t.Helper()
+	return reportsOn(t, Platform{GOOS: goos}, src)
+}
+
+func reportsOn(t *testing.T, p Platform, src string) []config.Error {
+	t.Helper()
 	if _, err := config.Parse("/cfg/hsu.yaml", []byte(src), noFiles()); err != nil {
 		t.Fatalf("config invalid before any platform check:\n%s\n%v", src, err)
 	}
 	opts := noFiles()
-	opts.Platform = Platform{GOOS: goos}
+	opts.Platform = p
 	_, err := config.Parse("/cfg/hsu.yaml", []byte(src), opts)
 	var l *config.ErrorList
 	if err != nil && !errors.As(err, &l) {
@@ -150,12 +161,15 @@ func TestPlatformLinux(t *testing.T) {
       cpu: {max: 1.5}
       pids: {max: 64, policy: immediate_kill}
       fds: {max: 4096}`, nil},
-		{"throttles without a kernel mechanism, io", `
+		{"memory.high and io.max on cgroup2", `
     command: [api]
     resources:
       memory: {max: 1Gi, policy: throttle}
-      pids: {max: 10, policy: throttle}
-      io: {read_bps: 10Mi}`, []string{"workers.w.resources.io", "workers.w.resources.memory.policy", "workers.w.resources.pids.policy"}},
+      io: {read_bps: 10Mi, write_iops: 100, device: "8:0"}`, nil},
+		{"pids throttle", `
+    command: [api]
+    resources:
+      pids: {max: 10, policy: throttle}`, []string{"workers.w.resources.pids.policy"}},
 		{"unmanaged: sampled policies only", `
     type: unmanaged
     pidfile: /run/db.pid

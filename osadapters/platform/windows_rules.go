@@ -12,7 +12,7 @@ func checkWindows(cfg *config.Config, report func(path, msg string)) {
 	// cpu throttle: a Job Object's hard CPU rate cap is the OS quota the
 	// policy asks for (unmanaged workers, which have no job, are rejected
 	// below).
-	checkCommon(cfg, report, true)
+	checkCommon(cfg, report, true, "Windows")
 	for _, name := range cfg.Order {
 		w := cfg.Workers[name]
 		path := "workers." + name

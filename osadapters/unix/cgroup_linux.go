@@ -45,8 +45,17 @@ type cgroups struct {
 	v1dirs sync.Map
 }
 
-// limitControllers are the controllers hsu sets kernel limits with.
-var limitControllers = []string{"memory", "pids", "cpu"}
+// limitControllers are the controllers hsu sets kernel limits with, by
+// their cgroup2 names.
+var limitControllers = []string{"memory", "pids", "cpu", "io"}
+
+// v1Name is a controller's hierarchy in cgroup v1 (io is blkio there).
+func v1Name(ctrl string) string {
+	if ctrl == "io" {
+		return "blkio"
+	}
+	return ctrl
+}
 
 // Each state dir gets its own subtree (hsu/<hash of the state dir>), so
 // two hsu processes never share an instance's cgroup.
@@ -87,7 +96,7 @@ func openCgroups(stateDir string) *cgroups {
 				}
 			}
 			var v1st unix.Statfs_t
-			mount := filepath.Join("/sys/fs/cgroup", ctrl)
+			mount := filepath.Join("/sys/fs/cgroup", v1Name(ctrl))
 			if unix.Statfs(mount, &v1st) == nil && v1st.Type == unix.CGROUP_SUPER_MAGIC {
 				if dir := filepath.Join(mount, "hsu", sub); os.MkdirAll(dir, 0o755) == nil {
 					c.v1[ctrl] = dir
@@ -137,16 +146,24 @@ const cfsPeriod = 100000
 
 // kernelLimits are the limits the kernel enforces for an instance, per
 // controller: memory for the immediate_kill policy (a hard limit: the OOM
-// killer acts), pids whatever the policy (the kernel refuses more forks),
-// cpu for the throttle policy (a CFS quota: never kills).
-func kernelLimits(spec *config.Worker) map[string]limitFiles {
+// killer acts, and memory.oom.group kills the instance as a whole) and
+// for throttle (memory.high: reclaimed and slowed, never killed; cgroup2
+// only), pids whatever the policy (the kernel refuses more forks), cpu
+// for the throttle policy (a CFS quota: never kills), and I/O on the
+// disk of the worker's workdir or io.device.
+func kernelLimits(spec *config.Worker) (map[string]limitFiles, error) {
 	out := map[string]limitFiles{}
 	r := spec.Resources
-	if m := r.Memory; m != nil && m.Max > 0 && m.Policy == config.ResImmediateKill {
+	if m := r.Memory; m != nil && m.Max > 0 {
 		v := strconv.FormatInt(int64(m.Max), 10)
-		out["memory"] = limitFiles{
-			v2: []limitFile{{"memory.max", v, false}, {"memory.swap.max", "0", true}},
-			v1: []limitFile{{"memory.limit_in_bytes", v, false}, {"memory.memsw.limit_in_bytes", v, true}},
+		switch m.Policy {
+		case config.ResImmediateKill:
+			out["memory"] = limitFiles{
+				v2: []limitFile{{"memory.max", v, false}, {"memory.swap.max", "0", true}, {"memory.oom.group", "1", true}},
+				v1: []limitFile{{"memory.limit_in_bytes", v, false}, {"memory.memsw.limit_in_bytes", v, true}},
+			}
+		case config.ResThrottle:
+			out["memory"] = limitFiles{v2: []limitFile{{"memory.high", v, false}}}
 		}
 	}
 	if p := r.Pids; p != nil && p.Max > 0 {
@@ -160,7 +177,84 @@ func kernelLimits(spec *config.Worker) map[string]limitFiles {
 			v1: []limitFile{{"cpu.cfs_period_us", strconv.Itoa(cfsPeriod), false}, {"cpu.cfs_quota_us", strconv.FormatInt(quota, 10), false}},
 		}
 	}
-	return out
+	if l := r.IO; l != nil {
+		dev := l.Device
+		if !config.IsMajMin(dev) {
+			target := dev
+			if target == "" {
+				target = spec.Workdir
+			}
+			var err error
+			if dev, err = diskOf(target); err != nil {
+				return nil, fmt.Errorf("io limit on %s: %w", target, err)
+			}
+		}
+		out["io"] = ioLimitFiles(dev, l)
+	}
+	return out, nil
+}
+
+// ioLimitFiles are io.max's line for the disk dev, and v1's blkio files.
+func ioLimitFiles(dev string, l *config.IOLimit) limitFiles {
+	var f limitFiles
+	line := dev
+	for _, x := range []struct {
+		v      int64
+		v2, v1 string
+	}{
+		{int64(l.ReadBPS), "rbps", "blkio.throttle.read_bps_device"},
+		{int64(l.WriteBPS), "wbps", "blkio.throttle.write_bps_device"},
+		{int64(l.ReadIOPS), "riops", "blkio.throttle.read_iops_device"},
+		{int64(l.WriteIOPS), "wiops", "blkio.throttle.write_iops_device"},
+	} {
+		if x.v > 0 {
+			n := strconv.FormatInt(x.v, 10)
+			line += " " + x.v2 + "=" + n
+			f.v1 = append(f.v1, limitFile{x.v1, dev + " " + n, false})
+		}
+	}
+	f.v2 = []limitFile{{"io.max", line, false}}
+	return f
+}
+
+// diskOf is the whole disk (MAJ:MIN) holding path, or the disk a device
+// node names: the kernel throttles disks, so a partition stands for its
+// disk. A path that does not exist yet is looked up by its nearest
+// existing parent.
+func diskOf(path string) (string, error) {
+	var st unix.Stat_t
+	p := filepath.Clean(path)
+	for {
+		err := unix.Stat(p, &st)
+		if err == nil {
+			break
+		}
+		if p == "/" || p == "." {
+			return "", fmt.Errorf("%s: %w", path, err)
+		}
+		p = filepath.Dir(p)
+	}
+	dev := st.Dev
+	if st.Mode&unix.S_IFMT == unix.S_IFBLK {
+		dev = st.Rdev
+	}
+	sys := fmt.Sprintf("/sys/dev/block/%d:%d", unix.Major(dev), unix.Minor(dev))
+	if _, err := os.Stat(sys); err != nil {
+		return "", fmt.Errorf("device %d:%d is not a block device (a tmpfs, an overlay or another virtual filesystem)", unix.Major(dev), unix.Minor(dev))
+	}
+	if _, err := os.Stat(filepath.Join(sys, "partition")); err == nil {
+		real, err := filepath.EvalSymlinks(sys)
+		if err != nil {
+			return "", fmt.Errorf("disk of %s: %w", path, err)
+		}
+		// /sys/devices/.../sda/sda1: the disk is the parent.
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(real), "dev"))
+		if err != nil {
+			return "", fmt.Errorf("disk of partition %d:%d: %w", unix.Major(dev), unix.Minor(dev), err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return fmt.Sprintf("%d:%d", unix.Major(dev), unix.Minor(dev)), nil
 }
 
 // writeLimits writes one controller's limit files into dir.
@@ -177,8 +271,19 @@ func writeLimits(dir string, files []limitFile) error {
 // that have no sampled fallback: a cpu throttle is a kernel quota or
 // nothing (memory and pids limits fall back to hsu's sampled policy).
 func (c *cgroups) checkLimits(spec *config.Worker) error {
-	if _, ok := kernelLimits(spec)["cpu"]; ok && (c == nil || (!c.v2["cpu"] && c.v1["cpu"] == "")) {
+	limits, err := kernelLimits(spec)
+	if err != nil {
+		return err
+	}
+	has := func(ctrl string, v1 bool) bool { return c != nil && (c.v2[ctrl] || (v1 && c.v1[ctrl] != "")) }
+	if _, ok := limits["cpu"]; ok && !has("cpu", true) {
 		return fmt.Errorf("resources.cpu policy throttle needs a cpu cgroup, and hsu has none here (run it as root, or delegate a cgroup2 subtree with the cpu controller; or use policy log, alert, restart, graceful_shutdown or immediate_kill): %w", unix.EPERM)
+	}
+	if l, ok := limits["memory"]; ok && len(l.v1) == 0 && !has("memory", false) {
+		return fmt.Errorf("resources.memory policy throttle is memory.high, which needs the cgroup2 memory controller, and hsu has none here: %w", unix.EPERM)
+	}
+	if _, ok := limits["io"]; ok && !has("io", true) {
+		return fmt.Errorf("resources.io needs an io (cgroup2) or blkio (v1) cgroup, and hsu has none here: %w", unix.EPERM)
 	}
 	return nil
 }
@@ -223,10 +328,13 @@ func (c *cgroups) joinBeforeExec(h engine.Handle, spec *config.Worker, cmd *exec
 		// same way, before the program can fork.
 		joins = append(joins, filepath.Join(c.dir(h), "cgroup.procs"))
 	}
-	limits := kernelLimits(spec)
+	limits, err := kernelLimits(spec)
+	if err != nil {
+		return nil, err
+	}
 	for _, ctrl := range limitControllers {
 		l, ok := limits[ctrl]
-		if !ok || c.v2[ctrl] || c.v1[ctrl] == "" {
+		if !ok || len(l.v1) == 0 || c.v2[ctrl] || c.v1[ctrl] == "" {
 			continue
 		}
 		dir := filepath.Join(c.v1[ctrl], instKey(h))
@@ -301,7 +409,10 @@ func (c *cgroups) prepare(h engine.Handle, attr *syscall.SysProcAttr) (func(), e
 
 // setLimits writes the cgroup2 limits before the instance starts in it.
 func (c *cgroups) setLimits(h engine.Handle, spec *config.Worker) error {
-	limits := kernelLimits(spec)
+	limits, err := kernelLimits(spec)
+	if err != nil {
+		return err
+	}
 	for _, ctrl := range limitControllers {
 		if l, ok := limits[ctrl]; ok && c.v2[ctrl] {
 			if err := writeLimits(c.dir(h), l.v2); err != nil {

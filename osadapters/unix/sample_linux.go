@@ -123,7 +123,7 @@ func (u *Unix) openInstFiles(h engine.Handle, p Proc) *instFiles {
 			f.kernel |= engine.EnforcedPids
 		case c.v1["cpu"] != "" && strings.HasPrefix(d, c.v1["cpu"]+"/"):
 			f.kernel |= engine.EnforcedCPU
-		case c.v1["blkio"] != "" && strings.HasPrefix(d, c.v1["blkio"]+"/"):
+		case c.v1["io"] != "" && strings.HasPrefix(d, c.v1["io"]+"/"):
 			f.v1Blkio = openRO(filepath.Join(d, "blkio.throttle.io_service_bytes"))
 			f.kernel |= engine.EnforcedIO
 		}

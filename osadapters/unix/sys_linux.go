@@ -269,9 +269,13 @@ func waitPIDExit(pid int, limit time.Duration) {
 
 // Throttling reports whether the kernel throttles an instance's resource
 // (the engine's ActThrottle): a cpu throttle is the instance's CFS quota,
-// in force since its start.
+// a memory throttle its memory.high, in force since its start.
 func (u *Unix) Throttling(_ engine.Handle, resource string) error {
-	if resource == "cpu" && u.cg != nil && (u.cg.v2["cpu"] || u.cg.v1["cpu"] != "") {
+	switch c := u.cg; {
+	case c == nil:
+	case resource == "cpu" && (c.v2["cpu"] || c.v1["cpu"] != ""):
+		return nil
+	case resource == "memory" && c.v2["memory"]: // memory.high
 		return nil
 	}
 	return fmt.Errorf("%s throttling is not enforced here", resource)
