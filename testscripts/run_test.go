@@ -121,6 +121,9 @@ func realOSParams(t *testing.T, dir string, cmds map[string]func(ts *testscript.
 			case "blkio":
 				// Root, and I/O limits on cgroup v1's blkio (no cgroup2 io).
 				return os.Geteuid() == 0 && machine().Controllers["io"] == "cgroup1", nil
+			case "memhigh":
+				// Root, and the cgroup2 memory controller (memory.high).
+				return os.Geteuid() == 0 && machine().Controllers["memory"] == "cgroup2", nil
 			case "memv1":
 				// Root, and memory on cgroup v1 only (no cgroup2 memory).
 				return os.Geteuid() == 0 && machine().Controllers["memory"] == "cgroup1", nil
