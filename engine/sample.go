@@ -96,7 +96,11 @@ func (s *slot) sample(e *Engine, u Usage) {
 		return // not asked for (a late answer for an earlier instance)
 	}
 	s.inst.sampling = false
-	prev, hadPrev := s.usage, s.sampled && s.usageAt >= s.inst.spawnedAt
+	prev, prevAt, hadPrev := s.usage, s.usageAt, s.sampled && s.usageAt >= s.inst.spawnedAt
+	s.ioRate = [2]int64{}
+	if dt := e.now - prevAt; hadPrev && dt > 0 {
+		s.ioRate = [2]int64{rate(u.IORead-prev.IORead, dt), rate(u.IOWrite-prev.IOWrite, dt)}
+	}
 	s.usage, s.usageAt, s.sampled = u, e.now, true
 	res := s.spec().Resources
 	if !hadPrev {
@@ -141,6 +145,31 @@ func (s *slot) kernelEvents(e *Engine, prev, u Usage) {
 		s.inst.childOOM = true
 		s.kill(e)
 	}
+}
+
+// rate is n per second over d (a counter that went back, as after a
+// re-adoption, counts as none).
+func rate(n int64, d time.Duration) int64 {
+	if n <= 0 {
+		return 0
+	}
+	return int64(float64(n) / d.Seconds())
+}
+
+// ioLimits are an io limit's byte rates against the last two samples:
+// the kernel holds them (io.max, blkio), so they are status only.
+func (s *slot) ioLimits(l *config.IOLimit, u Usage) []LimitStatus {
+	var out []LimitStatus
+	for i, x := range []struct {
+		name string
+		max  config.Size
+	}{{"io_read", l.ReadBPS}, {"io_write", l.WriteBPS}} {
+		if x.max > 0 {
+			out = append(out, LimitStatus{Resource: x.name, Value: s.ioRate[i], Max: int64(x.max), Policy: config.ResThrottle,
+				Kernel: u.Kernel&EnforcedIO != 0, Over: s.ioRate[i] >= int64(x.max)})
+		}
+	}
+	return out
 }
 
 // limit is one resource's limit against one sample.

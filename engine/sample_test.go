@@ -220,6 +220,35 @@ workers:
 	}
 }
 
+// TestIOLimitStatus: an io limit shows the byte rates between the last
+// two samples against it.
+func TestIOLimitStatus(t *testing.T) {
+	h := newHarness(t, `
+version: 1
+workers:
+  db:
+    command: [db]
+    resources: {io: {read_bps: 4Mi, write_bps: 1Mi}, monitor_interval: 2s}
+`)
+	h.start()
+	h.run("db", 1)
+	h.fire("db", 1, TimerSample)
+	h.step(Event{Kind: EvSample, H: h.handle("db", 1), Usage: Usage{IORead: 1 << 20, IOWrite: 8 << 20, Kernel: EnforcedIO}})
+	if l := h.e.Snapshot().Workers[0].Slots[0].Limits; len(l) != 2 || l[0].Value != 0 || l[1].Value != 0 {
+		t.Fatalf("first sample: %+v, want two limits at rate 0 (no previous sample)", l)
+	}
+	h.fire("db", 1, TimerSample)
+	h.step(Event{Kind: EvSample, H: h.handle("db", 1), Usage: Usage{IORead: 3 << 20, IOWrite: 10 << 20, Kernel: EnforcedIO}})
+	got := h.e.Snapshot().Workers[0].Slots[0].Limits
+	want := []LimitStatus{
+		{Resource: "io_read", Value: 1 << 20, Max: 4 << 20, Policy: "throttle", Kernel: true},
+		{Resource: "io_write", Value: 1 << 20, Max: 1 << 20, Policy: "throttle", Kernel: true, Over: true},
+	}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("limits %+v\nwant %+v", got, want)
+	}
+}
+
 func equalBools(a, b []bool) bool {
 	if len(a) != len(b) {
 		return false

@@ -47,6 +47,9 @@ type slot struct {
 	nextRestart time.Duration // when the back-off ends (state Backoff)
 	usage       Usage
 	usageAt     time.Duration
+	// ioRate is the instance's I/O in bytes per second between its last
+	// two samples: read, write (an io limit is a rate).
+	ioRate [2]int64
 	sampled     bool
 	oomKills    int
 }

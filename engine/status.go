@@ -67,7 +67,8 @@ type ReplicaStatus struct {
 }
 
 // LimitStatus is one resource's usage against its limit. Values are
-// bytes for memory, millicores for cpu, a count for pids.
+// bytes for memory, millicores for cpu, a count for pids, bytes per
+// second for io_read and io_write.
 type LimitStatus struct {
 	Resource string
 	Value    int64
@@ -118,6 +119,9 @@ func (e *Engine) Snapshot() *Status {
 							rs.Limits = append(rs.Limits, LimitStatus{Resource: resourceNames[i], Value: l.val, Warn: l.warn, Max: l.max,
 								Policy: l.policy, Kernel: l.kernel, Warned: s.inst.warned[i], Over: s.inst.over[i]})
 						}
+					}
+					if io := w.spec.Resources.IO; io != nil {
+						rs.Limits = append(rs.Limits, s.ioLimits(io, s.usage)...)
 					}
 				}
 			}

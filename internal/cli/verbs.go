@@ -188,8 +188,11 @@ func limitsText(r api.ReplicaView) string {
 	var parts []string
 	for _, l := range r.Limits {
 		v, m := strconv.FormatFloat(l.Value, 'f', -1, 64), strconv.FormatFloat(l.Max, 'f', -1, 64)
-		if l.Resource == "memory" {
+		switch l.Resource {
+		case "memory":
 			v, m = bytesIEC(int64(l.Value)), bytesIEC(int64(l.Max))
+		case "io_read", "io_write":
+			v, m = bytesIEC(int64(l.Value))+"/s", bytesIEC(int64(l.Max))+"/s"
 		}
 		s := l.Resource + " " + v
 		if l.Max > 0 {
