@@ -49,9 +49,9 @@ type slot struct {
 	usageAt     time.Duration
 	// ioRate is the instance's I/O in bytes per second between its last
 	// two samples: read, write (an io limit is a rate).
-	ioRate [2]int64
-	sampled     bool
-	oomKills    int
+	ioRate   [2]int64
+	sampled  bool
+	oomKills int
 }
 
 // instance is the current (or last) spawn of a slot.
