@@ -27,6 +27,7 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 	stateDir := fs.String("state-dir", osadapters.DefaultStateDir(), "state directory (state file, output FIFOs, lock, hsu.pid)")
 	verbose := fs.BoolP("verbose", "v", false, "log hsu's own debug messages")
 	logFile := fs.String("log-file", "", "also append hsu's own log to this file")
+	cgroupParent := fs.String("cgroup-parent", "", "a cgroup delegated to hsu, relative to the cgroup2 mount (/system.slice/hsu.service): hsu moves into PATH/supervisor and makes instance cgroups in PATH/hsu-<hash> (Linux)")
 	logFormat := fs.String("log-format", "", "format of hsu's own log on stderr: human, text or json (default human on a terminal, else text)")
 	var ao apiFlags
 	ao.register(fs)
@@ -89,10 +90,17 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 	}
 	// Before any worker exists: none may inherit systemd's variables.
 	sd, watchdog := newSystemd(logger)
-	sys, err := osadapters.NewSystem(*stateDir)
+	sys, err := osadapters.NewSystemWith(osadapters.SystemOptions{StateDir: *stateDir, CgroupParent: *cgroupParent})
 	if err != nil {
 		fmt.Fprintf(errOut, "hsu run: %v\n", err)
 		return exitFailure
+	}
+	if cg, ok := sys.(interface{ CgroupRoot() (string, string) }); ok {
+		if root, by := cg.CgroupRoot(); by != "" {
+			logger.Info("cgroups delegated to hsu", "instances", root, "by", by)
+		} else if root != "" {
+			logger.Debug("instance cgroups", "instances", root)
+		}
 	}
 	d := osadapters.NewDriver(cfg, sys, osadapters.Options{StateDir: *stateDir, Logger: logger, Logs: hub})
 	ctl := &control{d: d, hub: hub, file: *file, log: logger, errOut: errOut, sd: sd, reloading: make(chan struct{}, 1)}

@@ -576,3 +576,13 @@ func fieldInt(b []byte, i int) int64 {
 	}
 	return 0
 }
+
+// CgroupRoot names the cgroup2 dir that holds this state dir's instance
+// cgroups and how its parent was delegated to hsu ("" when it was not);
+// root is "" without cgroups.
+func (u *Unix) CgroupRoot() (root, delegatedBy string) {
+	if u.cg == nil {
+		return "", ""
+	}
+	return u.cg.root, u.cg.delegatedBy
+}
