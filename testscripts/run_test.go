@@ -60,14 +60,16 @@ func buildTestworker(t *testing.T) string {
 // elsewhere.
 func TestRun(t *testing.T) {
 	testscript.Run(t, realOSParams(t, "testdata/run", map[string]func(ts *testscript.TestScript, neg bool, args []string){
-		"exitcode":  cmdExitCode,
-		"nocgroups": cmdNoCgroups,
-		"linecount": cmdLineCount,
-		"touchold":  cmdTouchOld,
-		"zombies":   cmdZombies,
-		"cpuusage":  cmdCPUUsage,
-		"tinyfs":    cmdTinyFS,
-		"fillfs":    cmdFillFS,
+		"exitcode":   cmdExitCode,
+		"nocgroups":  cmdNoCgroups,
+		"linecount":  cmdLineCount,
+		"touchold":   cmdTouchOld,
+		"zombies":    cmdZombies,
+		"cpuusage":   cmdCPUUsage,
+		"tinyfs":     cmdTinyFS,
+		"fillfs":     cmdFillFS,
+		"cgdelegate": cmdCgDelegate,
+		"cgin":       cmdCgIn,
 	}))
 }
 
@@ -446,12 +448,13 @@ func cmdCPUUsage(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// cmdNoCgroups: nocgroups STATE_DIR — no cgroup directory of that state
-// dir's subtree (hsu/<crc32 of its absolute path>) is left in any
-// hierarchy (with !, some is).
+// cmdNoCgroups: nocgroups STATE_DIR [shared] — no cgroup directory of
+// that state dir's subtree (hsu/<crc32 of its absolute path>, or
+// $CG/hsu-<crc32> in a delegated cgroup) is left in any hierarchy (with
+// !, some is); with shared, only the hierarchies' own hsu/ are looked at.
 func cmdNoCgroups(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 1 {
-		ts.Fatalf("usage: nocgroups STATE_DIR")
+	if len(args) != 1 && (len(args) != 2 || args[1] != "shared") {
+		ts.Fatalf("usage: nocgroups STATE_DIR [shared]")
 	}
 	abs, err := filepath.Abs(ts.MkAbs(args[0]))
 	ts.Check(err)
@@ -460,6 +463,14 @@ func cmdNoCgroups(ts *testscript.TestScript, neg bool, args []string) {
 	for _, base := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu"} {
 		if dir := filepath.Join(base, "hsu", sub); fileExists(dir) {
 			left = append(left, dir)
+		}
+		// A delegated cgroup ($CG, cgdelegate) holds the state dir's
+		// subtree as hsu-<hash>: checked too unless only the hierarchies'
+		// own hsu/ dirs are asked about.
+		if cg := ts.Getenv("CG"); cg != "" && len(args) == 1 {
+			if dir := filepath.Join(base+cg, "hsu-"+sub); fileExists(dir) {
+				left = append(left, dir)
+			}
 		}
 	}
 	switch {
