@@ -60,16 +60,19 @@ func buildTestworker(t *testing.T) string {
 // elsewhere.
 func TestRun(t *testing.T) {
 	testscript.Run(t, realOSParams(t, "testdata/run", map[string]func(ts *testscript.TestScript, neg bool, args []string){
-		"exitcode":   cmdExitCode,
-		"nocgroups":  cmdNoCgroups,
-		"linecount":  cmdLineCount,
-		"touchold":   cmdTouchOld,
-		"zombies":    cmdZombies,
-		"cpuusage":   cmdCPUUsage,
-		"tinyfs":     cmdTinyFS,
-		"fillfs":     cmdFillFS,
-		"cgdelegate": cmdCgDelegate,
-		"cgin":       cmdCgIn,
+		"exitcode":    cmdExitCode,
+		"nocgroups":   cmdNoCgroups,
+		"linecount":   cmdLineCount,
+		"touchold":    cmdTouchOld,
+		"zombies":     cmdZombies,
+		"cpuusage":    cmdCPUUsage,
+		"tinyfs":      cmdTinyFS,
+		"fillfs":      cmdFillFS,
+		"cgdelegate":  cmdCgDelegate,
+		"cgin":        cmdCgIn,
+		"buildhsu":    cmdBuildHsu,
+		"workerpids":  cmdWorkerPIDs,
+		"consecutive": cmdConsecutive,
 	}))
 }
 
@@ -336,9 +339,9 @@ func cmdSamePID(ts *testscript.TestScript, neg bool, args []string) {
 // is (testscript's kill knows only INT and KILL).
 func cmdSigHsu(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 2 {
-		ts.Fatalf("usage: sighsu STATE_DIR TERM|HUP|INT|KILL")
+		ts.Fatalf("usage: sighsu STATE_DIR TERM|HUP|INT|KILL|USR2")
 	}
-	sig := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "KILL": syscall.SIGKILL}[args[1]]
+	sig := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "KILL": syscall.SIGKILL, "USR2": syscall.SIGUSR2}[args[1]]
 	if sig == 0 {
 		ts.Fatalf("sighsu: unknown signal %s", args[1])
 	}

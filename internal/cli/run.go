@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hsu-run/hsu/api"
 	"github.com/hsu-run/hsu/config"
 	"github.com/hsu-run/hsu/engine"
 	"github.com/hsu-run/hsu/internal/humanlog"
@@ -22,6 +23,8 @@ import (
 )
 
 func cmdRun(args []string, out, errOut io.Writer) int {
+	started := time.Now()
+	rx := newReexec() // before systemd's variables leave the environment
 	fs := newFlags("run", errOut)
 	file := fs.StringP("file", "f", defaultConfig, "config file")
 	stateDir := fs.String("state-dir", osadapters.DefaultStateDir(), "state directory (state file, output FIFOs, lock, hsu.pid)")
@@ -103,7 +106,9 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 		}
 	}
 	d := osadapters.NewDriver(cfg, sys, osadapters.Options{StateDir: *stateDir, Logger: logger, Logs: hub})
-	ctl := &control{d: d, hub: hub, file: *file, log: logger, errOut: errOut, sd: sd, reloading: make(chan struct{}, 1)}
+	version, _, _ := BuildInfo()
+	ctl := &control{d: d, hub: hub, file: *file, log: logger, errOut: errOut, sd: sd, reloading: make(chan struct{}, 1),
+		rx: rx, hsu: api.HsuInfo{Version: version, Started: started, PID: os.Getpid()}}
 	stopAPI, err := ao.start(ctl, *stateDir)
 	if err != nil {
 		fmt.Fprintf(errOut, "hsu run: %v\n", err)
@@ -114,7 +119,7 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 	sigs := make(chan os.Signal, 4)
 	// SIGPIPE too: a console reader that went away (hsu run | tee) must
 	// not kill the supervisor.
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+	signal.Notify(sigs, append([]os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE}, reexecSignals...)...)
 	defer signal.Stop(sigs)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -128,7 +133,7 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 			sd.stop()
 		}
 	}()
-	logger.Info("hsu running", "config", *file, "workers", len(cfg.Workers), "state_dir", *stateDir, "pid", os.Getpid())
+	logger.Info("hsu running", "config", *file, "workers", len(cfg.Workers), "state_dir", *stateDir, "pid", os.Getpid(), "version", version)
 	stopping := false
 	for {
 		select {
@@ -144,9 +149,39 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 			}
 			logger.Info("hsu stopped")
 			return exitOK
+		case <-rx.req:
+			if stopping {
+				logger.Warn("reexec ignored: shutting down")
+				continue
+			}
+			// The driver stops as a crash would (the state file holds what
+			// every write returned), the API answers its last requests and
+			// lets go of the socket, the output read so far reaches the log
+			// files, and the lock goes: nothing the new hsu needs is held.
+			logger.Info("re-executing hsu; the workers keep running", "binary", rx.exe)
+			cancel()
+			<-done
+			sdStop()
+			stopAPI()
+			if f, ok := sys.(interface{ FreezeOutput() }); ok {
+				f.FreezeOutput()
+			}
+			hub.Close()
+			release()
+			err := execHsu(rx.exe, rx.args, rx.env)
+			fmt.Fprintf(errOut, "hsu run: reexec %s: %v (the workers run on; the next hsu run adopts them)\n", rx.exe, err)
+			return exitFailure
 		case sig := <-sigs:
 			switch {
 			case sig == syscall.SIGPIPE:
+			case isReexecSignal(sig):
+				go func() {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					if err := ctl.requestReexec(ctx); err != nil {
+						logger.Error("reexec refused", "err", err)
+					}
+				}()
 			case sig == syscall.SIGHUP && stopping:
 				logger.Warn("reload ignored: shutting down")
 			case sig == syscall.SIGHUP:
@@ -222,4 +257,13 @@ func logHandler(format string, errOut io.Writer, file *os.File, level slog.Level
 		return slog.NewMultiHandler(h, slog.NewJSONHandler(file, opts))
 	}
 	return slog.NewMultiHandler(h, slog.NewTextHandler(file, opts))
+}
+
+func isReexecSignal(sig os.Signal) bool {
+	for _, s := range reexecSignals {
+		if sig == s {
+			return true
+		}
+	}
+	return false
 }

@@ -586,3 +586,13 @@ func (u *Unix) CgroupRoot() (root, delegatedBy string) {
 	}
 	return u.cg.root, u.cg.delegatedBy
 }
+
+// FreezeOutput stops reading the instances' output, for good, before
+// hsu re-executes itself: every line read so far has been handed to the
+// log sinks, and the rest stays in the FIFOs, which the workers hold
+// open, for the new hsu to read.
+func (u *Unix) FreezeOutput() {
+	if l, err := u.loops.out.get(); err == nil {
+		l.freeze()
+	}
+}
