@@ -52,6 +52,13 @@ type Options struct {
 	Metrics http.Handler
 	// Audit receives one JSON line per mutating call (nil: feed only).
 	Audit io.Writer
+	// Reexec asks hsu to replace itself with the hsu binary on disk,
+	// keeping its workers; it returns once the request is accepted (the
+	// exec follows once the reply is sent), or why it cannot be (nil:
+	// 501).
+	Reexec func(ctx context.Context) error
+	// Hsu is this hsu process, shown in the status.
+	Hsu HsuInfo
 	// WriteTimeout bounds each write to a client (default 10 s): a client
 	// that stops reading is disconnected once it passes.
 	WriteTimeout time.Duration
@@ -113,6 +120,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/events", s.events)
 	m.HandleFunc("POST /v1/reload", s.reload)
 	m.HandleFunc("POST /v1/shutdown", s.shutdown)
+	m.HandleFunc("POST /v1/reexec", s.reexec)
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		if s.opt.Metrics == nil {
@@ -318,6 +326,7 @@ func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) {
 		if s.cacheKey != key || b == nil {
 			v := statusView(st, s.opt.Backend.Wall, nil)
 			v.Degraded = degraded
+			s.opt.Hsu.fill(&v)
 			b, _ = json.Marshal(v)
 			b = append(b, '\n')
 			s.cache, s.cacheKey = b, key
@@ -329,6 +338,7 @@ func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) {
 	}
 	v := statusView(st, s.opt.Backend.Wall, names)
 	v.Degraded = degraded
+	s.opt.Hsu.fill(&v)
 	writeJSON(w, http.StatusOK, v)
 }
 
@@ -562,6 +572,61 @@ func (s *Server) shutdown(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "shutting down"})
 }
+
+// HsuInfo is the hsu process the API belongs to: a caller of reexec
+// tells the new process from the old by Started (the PID stays).
+type HsuInfo struct {
+	Version string
+	Started time.Time
+	PID     int
+}
+
+func (h HsuInfo) fill(v *StatusView) {
+	v.HsuVersion, v.HsuPID = h.Version, h.PID
+	if !h.Started.IsZero() {
+		t := h.Started
+		v.HsuStarted = &t
+	}
+}
+
+func (s *Server) reexec(w http.ResponseWriter, r *http.Request) {
+	var empty struct{}
+	if code, err := decode(r, &empty); err != nil {
+		httpError(w, code, err.Error())
+		return
+	}
+	if s.opt.Reexec == nil {
+		httpError(w, http.StatusNotImplemented, "reexec is not available")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.opt.CommandTimeout)
+	defer cancel()
+	err := s.opt.Reexec(ctx)
+	result := "ok"
+	if err != nil {
+		result = err.Error()
+	}
+	s.audit(r, "reexec", "", result)
+	s.deadline(w)
+	if err != nil {
+		status, code := commandStatus(err)
+		var re *ReexecError
+		if errors.As(err, &re) {
+			status, code = http.StatusConflict, "reexec_refused"
+		}
+		writeJSON(w, status, errorBody{Error: err.Error(), Code: code})
+		return
+	}
+	// Accepted, not done: hsu execs once this reply is out (its API
+	// waits for handlers to finish before it closes).
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "re-executing"})
+}
+
+// ReexecError is a reexec refused before anything was stopped (the
+// binary does not run, hsu is shutting down): hsu runs on as it was.
+type ReexecError struct{ Msg string }
+
+func (e *ReexecError) Error() string { return e.Msg }
 
 // audit records a mutating call: in the audit log and on the feed.
 func (s *Server) audit(r *http.Request, verb, worker, result string) {

@@ -18,6 +18,11 @@ type StatusView struct {
 	ShuttingDown bool         `json:"shutting_down"`
 	Degraded     []string     `json:"degraded,omitempty"`
 	Workers      []WorkerView `json:"workers"`
+	// HsuVersion, HsuStarted and HsuPID are the hsu process serving
+	// (hsu reexec keeps the PID and changes the start time).
+	HsuVersion string     `json:"hsu_version,omitempty"`
+	HsuStarted *time.Time `json:"hsu_started,omitempty"`
+	HsuPID     int        `json:"hsu_pid,omitempty"`
 }
 
 // WorkerView is one worker (GET /v1/workers/{name}).

@@ -8,9 +8,10 @@ import (
 )
 
 // ThisPlatform is the platform hsu runs on, with what this machine lets a
-// run of hsu enforce (cgroup controllers, disks), for validation.
-func ThisPlatform() platform.Platform {
+// run of hsu enforce (cgroup controllers, disks), for validation;
+// cgroupParent is hsu run's --cgroup-parent ("" if none).
+func ThisPlatform(cgroupParent string) platform.Platform {
 	p := platform.ThisPlatform()
-	p.Machine = unix.ProbeMachine()
+	p.Machine = unix.ProbeMachine(cgroupParent)
 	return p
 }

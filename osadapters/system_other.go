@@ -14,3 +14,6 @@ func NewSystem(string) (System, error) {
 
 // RunExecHelper does nothing here.
 func RunExecHelper() {}
+
+// NewSystemWith returns this OS's System.
+func NewSystemWith(o SystemOptions) (System, error) { return NewSystem(o.StateDir) }

@@ -26,6 +26,7 @@ func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"hsu":     func() { osadapters.RunExecHelper(); os.Exit(cli.Run(os.Args[1:], os.Stdout, os.Stderr)) },
 		"hsu-sim": func() { os.Exit(simcli.Run(os.Args[1:], os.Stdout, os.Stderr)) },
+		"cgexec":  func() { os.Exit(cgexecMain()) },
 	})
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"golang.org/x/sys/unix"
 
+	"github.com/hsu-run/hsu/osadapters/platform"
 	hsuunix "github.com/hsu-run/hsu/osadapters/unix"
 )
 
@@ -62,14 +63,19 @@ func buildTestworker(t *testing.T) string {
 // elsewhere.
 func TestRun(t *testing.T) {
 	testscript.Run(t, realOSParams(t, "testdata/run", map[string]func(ts *testscript.TestScript, neg bool, args []string){
-		"exitcode":  cmdExitCode,
-		"nocgroups": cmdNoCgroups,
-		"linecount": cmdLineCount,
-		"touchold":  cmdTouchOld,
-		"zombies":   cmdZombies,
-		"cpuusage":  cmdCPUUsage,
-		"tinyfs":    cmdTinyFS,
-		"fillfs":    cmdFillFS,
+		"exitcode":    cmdExitCode,
+		"nocgroups":   cmdNoCgroups,
+		"linecount":   cmdLineCount,
+		"touchold":    cmdTouchOld,
+		"zombies":     cmdZombies,
+		"cpuusage":    cmdCPUUsage,
+		"tinyfs":      cmdTinyFS,
+		"fillfs":      cmdFillFS,
+		"cgdelegate":  cmdCgDelegate,
+		"cgin":        cmdCgIn,
+		"buildhsu":    cmdBuildHsu,
+		"workerpids":  cmdWorkerPIDs,
+		"consecutive": cmdConsecutive,
 	}))
 }
 
@@ -152,7 +158,7 @@ func kernelKeepsExitInfo() bool {
 }
 
 // machine is what hsu itself sees it may use here (hsu validate's probe).
-var machine = sync.OnceValue(hsuunix.ProbeMachine)
+var machine = sync.OnceValue(func() *platform.Machine { return hsuunix.ProbeMachine("") })
 
 func cgroup2Writable() bool {
 	for _, base := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
@@ -348,9 +354,9 @@ func cmdSamePID(ts *testscript.TestScript, neg bool, args []string) {
 // is (testscript's kill knows only INT and KILL).
 func cmdSigHsu(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 2 {
-		ts.Fatalf("usage: sighsu STATE_DIR TERM|HUP|INT|KILL")
+		ts.Fatalf("usage: sighsu STATE_DIR TERM|HUP|INT|KILL|USR2")
 	}
-	sig := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "KILL": syscall.SIGKILL}[args[1]]
+	sig := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "KILL": syscall.SIGKILL, "USR2": syscall.SIGUSR2}[args[1]]
 	if sig == 0 {
 		ts.Fatalf("sighsu: unknown signal %s", args[1])
 	}
@@ -460,12 +466,13 @@ func cmdCPUUsage(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// cmdNoCgroups: nocgroups STATE_DIR — no cgroup directory of that state
-// dir's subtree (hsu/<crc32 of its absolute path>) is left in any
-// hierarchy (with !, some is).
+// cmdNoCgroups: nocgroups STATE_DIR [shared] — no cgroup directory of
+// that state dir's subtree (hsu/<crc32 of its absolute path>, or
+// $CG/hsu-<crc32> in a delegated cgroup) is left in any hierarchy (with
+// !, some is); with shared, only the hierarchies' own hsu/ are looked at.
 func cmdNoCgroups(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 1 {
-		ts.Fatalf("usage: nocgroups STATE_DIR")
+	if len(args) != 1 && (len(args) != 2 || args[1] != "shared") {
+		ts.Fatalf("usage: nocgroups STATE_DIR [shared]")
 	}
 	abs, err := filepath.Abs(ts.MkAbs(args[0]))
 	ts.Check(err)
@@ -474,6 +481,14 @@ func cmdNoCgroups(ts *testscript.TestScript, neg bool, args []string) {
 	for _, base := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/blkio"} {
 		if dir := filepath.Join(base, "hsu", sub); fileExists(dir) {
 			left = append(left, dir)
+		}
+		// A delegated cgroup ($CG, cgdelegate) holds the state dir's
+		// subtree as hsu-<hash>: checked too unless only the hierarchies'
+		// own hsu/ dirs are asked about.
+		if cg := ts.Getenv("CG"); cg != "" && len(args) == 1 {
+			if dir := filepath.Join(base+cg, "hsu-"+sub); fileExists(dir) {
+				left = append(left, dir)
+			}
 		}
 	}
 	switch {

@@ -31,6 +31,9 @@ type control struct {
 
 	sd *systemd
 
+	rx  *reexec     // hsu reexec's binary and arguments
+	hsu api.HsuInfo // this process, in the status
+
 	// reloading is a one-slot semaphore: one reload at a time (each
 	// re-reads the file), and a caller that gives up stops waiting.
 	reloading chan struct{}
@@ -132,7 +135,7 @@ func (a *apiFlags) start(c *control, stateDir string) (stop func(), err error) {
 	}
 	srv := api.New(api.Options{
 		Backend: c.d, Logs: c.hub, Logger: c.log, Reload: c.reload, Health: c.health,
-		Metrics: metrics.Handler(c.metrics), Audit: audit,
+		Metrics: metrics.Handler(c.metrics), Audit: audit, Reexec: c.requestReexec, Hsu: c.hsu,
 	})
 	var closers []func()
 	fail := func(err error) (func(), error) {

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hsu-run/hsu/api"
 	"github.com/hsu-run/hsu/config"
 	"github.com/hsu-run/hsu/engine"
 	"github.com/hsu-run/hsu/internal/humanlog"
@@ -24,11 +25,14 @@ import (
 )
 
 func cmdRun(args []string, out, errOut io.Writer) int {
+	started := time.Now()
+	rx := newReexec() // before systemd's variables leave the environment
 	fs := newFlags("run", errOut)
 	file := fs.StringP("file", "f", defaultConfig, "config file")
 	stateDir := fs.String("state-dir", osadapters.DefaultStateDir(), "state directory (state file, output FIFOs, lock, hsu.pid)")
 	verbose := fs.BoolP("verbose", "v", false, "log hsu's own debug messages")
 	logFile := fs.String("log-file", "", "also append hsu's own log to this file")
+	cgroupParent := fs.String("cgroup-parent", "", "a cgroup delegated to hsu, relative to the cgroup2 mount (/system.slice/hsu.service): hsu moves into PATH/supervisor and makes instance cgroups in PATH/hsu-<hash> (Linux)")
 	logFormat := fs.String("log-format", "", "format of hsu's own log on stderr: human, text or json (default human on a terminal, else text)")
 	strictLimits := fs.Bool("strict-limits", false, "refuse to start if a limit the kernel could enforce would be sampled by hsu instead (no privileges, no writable cgroup)")
 	var ao apiFlags
@@ -47,6 +51,9 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 		// growth halves the heap's 4 MiB floor (1.5 MiB of idle PSS with
 		// 100 workers) for a little more GC work under heavy logging.
 		debug.SetGCPercent(50)
+	}
+	if *cgroupParent != "" {
+		thisPlatform = probePlatform(*cgroupParent)
 	}
 	cfg, err := loadConfig(*file)
 	if err != nil {
@@ -96,14 +103,23 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 	}
 	// Before any worker exists: none may inherit systemd's variables.
 	sd, watchdog := newSystemd(logger)
-	sys, err := osadapters.NewSystem(*stateDir)
+	sys, err := osadapters.NewSystemWith(osadapters.SystemOptions{StateDir: *stateDir, CgroupParent: *cgroupParent})
 	if err != nil {
 		fmt.Fprintf(errOut, "hsu run: %v\n", err)
 		return exitFailure
 	}
+	if cg, ok := sys.(interface{ CgroupRoot() (string, string) }); ok {
+		if root, by := cg.CgroupRoot(); by != "" {
+			logger.Info("cgroups delegated to hsu", "instances", root, "by", by)
+		} else if root != "" {
+			logger.Debug("instance cgroups", "instances", root)
+		}
+	}
 	warnDegraded(logger, cfg, sys)
 	d := osadapters.NewDriver(cfg, sys, osadapters.Options{StateDir: *stateDir, Logger: logger, Logs: hub})
-	ctl := &control{d: d, hub: hub, file: *file, log: logger, errOut: errOut, sd: sd, reloading: make(chan struct{}, 1)}
+	version, _, _ := BuildInfo()
+	ctl := &control{d: d, hub: hub, file: *file, log: logger, errOut: errOut, sd: sd, reloading: make(chan struct{}, 1),
+		rx: rx, hsu: api.HsuInfo{Version: version, Started: started, PID: os.Getpid()}}
 	stopAPI, err := ao.start(ctl, *stateDir)
 	if err != nil {
 		fmt.Fprintf(errOut, "hsu run: %v\n", err)
@@ -114,7 +130,7 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 	sigs := make(chan os.Signal, 4)
 	// SIGPIPE too: a console reader that went away (hsu run | tee) must
 	// not kill the supervisor.
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+	signal.Notify(sigs, append([]os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE}, reexecSignals...)...)
 	defer signal.Stop(sigs)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -128,7 +144,7 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 			sd.stop()
 		}
 	}()
-	logger.Info("hsu running", "config", *file, "workers", len(cfg.Workers), "state_dir", *stateDir, "pid", os.Getpid())
+	logger.Info("hsu running", "config", *file, "workers", len(cfg.Workers), "state_dir", *stateDir, "pid", os.Getpid(), "version", version)
 	stopping := false
 	for {
 		select {
@@ -144,9 +160,39 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 			}
 			logger.Info("hsu stopped")
 			return exitOK
+		case <-rx.req:
+			if stopping {
+				logger.Warn("reexec ignored: shutting down")
+				continue
+			}
+			// The driver stops as a crash would (the state file holds what
+			// every write returned), the API answers its last requests and
+			// lets go of the socket, the output read so far reaches the log
+			// files, and the lock goes: nothing the new hsu needs is held.
+			logger.Info("re-executing hsu; the workers keep running", "binary", rx.exe)
+			cancel()
+			<-done
+			sdStop()
+			stopAPI()
+			if f, ok := sys.(interface{ FreezeOutput() }); ok {
+				f.FreezeOutput()
+			}
+			hub.Close()
+			release()
+			err := execHsu(rx.exe, rx.args, rx.env)
+			fmt.Fprintf(errOut, "hsu run: reexec %s: %v (the workers run on; the next hsu run adopts them)\n", rx.exe, err)
+			return exitFailure
 		case sig := <-sigs:
 			switch {
 			case sig == syscall.SIGPIPE:
+			case isReexecSignal(sig):
+				go func() {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					if err := ctl.requestReexec(ctx); err != nil {
+						logger.Error("reexec refused", "err", err)
+					}
+				}()
 			case sig == syscall.SIGHUP && stopping:
 				logger.Warn("reload ignored: shutting down")
 			case sig == syscall.SIGHUP:
@@ -222,4 +268,13 @@ func logHandler(format string, errOut io.Writer, file *os.File, level slog.Level
 		return slog.NewMultiHandler(h, slog.NewJSONHandler(file, opts))
 	}
 	return slog.NewMultiHandler(h, slog.NewTextHandler(file, opts))
+}
+
+func isReexecSignal(sig os.Signal) bool {
+	for _, s := range reexecSignals {
+		if sig == s {
+			return true
+		}
+	}
+	return false
 }

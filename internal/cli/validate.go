@@ -18,7 +18,13 @@ const defaultConfig = "hsu.yaml"
 
 // thisPlatform reports what this OS (and build) and this machine cannot
 // enforce, at validation; probed once, by the verbs that load a config.
-var thisPlatform = sync.OnceValue(osadapters.ThisPlatform) // a var: tests stand in a machine
+var thisPlatform = probePlatform("") // a var: tests stand in a machine
+
+// probePlatform probes this machine once, when first asked, for a run
+// with --cgroup-parent parent.
+func probePlatform(parent string) func() platform.Platform {
+	return sync.OnceValue(func() platform.Platform { return osadapters.ThisPlatform(parent) })
+}
 
 func loadConfig(path string) (*config.Config, error) {
 	return config.Load(path, config.Options{Platform: thisPlatform()})

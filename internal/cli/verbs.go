@@ -31,6 +31,7 @@ func init() {
 		"events":   {"print hsu's events, or follow them", "[-f] [-o json]", cmdEvents},
 		"reload":   {"re-read the config file and apply what changed", "[--dry-run]", cmdReload},
 		"shutdown": {"stop every worker and end hsu run", "[--no-wait] [--timeout D]", cmdShutdown},
+		"reexec":   {"replace hsu run with the hsu binary on disk (an upgrade); the workers keep running", "[--no-wait] [--timeout D]", cmdReexec},
 		"wait":     {"wait until workers reach a state (for scripts and CI)", "NAME... --for ready|running|stopped|exited [--timeout D]", cmdWait},
 	} {
 		commands[name] = c
@@ -717,6 +718,47 @@ func cmdShutdown(args []string, out, errOut io.Writer) int {
 		}
 		return false, nil
 	})
+}
+
+func cmdReexec(args []string, out, errOut io.Writer) int {
+	fs := newFlags("reexec", errOut)
+	var cf clientFlags
+	cf.register(fs)
+	var wf waitFlags
+	wf.register(fs)
+	if code, done := parse(fs, args); done {
+		return code
+	}
+	c := cf.client("reexec", errOut)
+	ctx, cancel := withTimeout(wf.timeout)
+	defer cancel()
+	before, err := c.status(ctx, nil)
+	if err != nil {
+		return c.fail(err)
+	}
+	if err := c.do(ctx, http.MethodPost, "/v1/reexec", nil, nil); err != nil {
+		return c.fail(err)
+	}
+	if wf.noWait {
+		return exitOK
+	}
+	// Done when the new process answers: the same PID, started later.
+	var after *api.StatusView
+	code := c.poll(ctx, fixedErr("timed out waiting for the new hsu to answer"), func() (bool, error) {
+		st, err := c.status(ctx, nil)
+		if err != nil {
+			return false, nil // between the two processes nobody answers
+		}
+		if st.HsuStarted != nil && (before.HsuStarted == nil || st.HsuStarted.After(*before.HsuStarted)) {
+			after = st
+			return true, nil
+		}
+		return false, nil
+	})
+	if code == exitOK {
+		fmt.Fprintf(out, "hsu re-executed: version %s -> %s (pid %d)\n", before.HsuVersion, after.HsuVersion, after.HsuPID)
+	}
+	return code
 }
 
 func fixedErr(msg string) func() error { return func() error { return errors.New(msg) } }

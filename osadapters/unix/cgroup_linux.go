@@ -35,10 +35,13 @@ type cgroups struct {
 	// noClone3: the kernel cannot start a process in a cgroup (< 5.7);
 	// instances join theirs right after the start instead.
 	noClone3 atomic.Bool
-	root     string            // cgroup2 dir holding one cgroup per instance
-	rel      string            // root as /proc/PID/cgroup shows it ("/hsu/<hash>/")
-	v2       map[string]bool   // controllers enabled for the instance cgroups
-	v1       map[string]string // controller -> cgroup v1 dir holding one cgroup per instance
+	root     string // cgroup2 dir holding one cgroup per instance
+	// delegatedBy: how the parent of root was delegated to hsu ("" when
+	// root is under the hierarchy's own hsu/ dir).
+	delegatedBy string
+	rel         string            // root as /proc/PID/cgroup shows it ("/hsu/<hash>/")
+	v2          map[string]bool   // controllers enabled for the instance cgroups
+	v1          map[string]string // controller -> cgroup v1 dir holding one cgroup per instance
 	// v1dirs: instance handle -> the cgroup v1 dirs made for its limits
 	// (most instances have none: exits and cleanups then touch no v1
 	// hierarchy, which at 1000 instances stopping was a fifth of the CPU).
@@ -57,9 +60,17 @@ func v1Name(ctrl string) string {
 	return ctrl
 }
 
-// Each state dir gets its own subtree (hsu/<hash of the state dir>), so
-// two hsu processes never share an instance's cgroup.
-func openCgroups(stateDir string) *cgroups {
+// openCgroups finds where this state dir's cgroups go and prepares them:
+// nil where hsu can make none (no writable cgroup2 tree, an unprivileged
+// container) and was not told to. Each state dir gets its own subtree
+// (hsu/<hash of the state dir>, or hsu-<hash> in a delegated parent), so
+// two hsu processes never share an instance's cgroup. parent is
+// --cgroup-parent ("" when not given); a failure to use it is an error,
+// since the operator asked for it.
+func openCgroups(stateDir, parent string) (*cgroups, error) {
+	if err := checkCgroupParent(parent); err != nil {
+		return nil, err
+	}
 	abs, _ := filepath.Abs(stateDir)
 	sub := fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(abs)))
 	for _, base := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
@@ -67,46 +78,138 @@ func openCgroups(stateDir string) *cgroups {
 		if unix.Statfs(base, &st) != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
 			continue
 		}
-		root := filepath.Join(base, "hsu", sub)
-		if err := os.MkdirAll(root, 0o755); err != nil {
-			continue // read-only (an unprivileged container): process groups only
+		p, err := placementHere(base, parent)
+		if err != nil {
+			return nil, err
 		}
-		// Existing is not enough (a root hsu may have made it): hsu must be
-		// able to create an instance cgroup in it.
-		probe := filepath.Join(root, fmt.Sprintf("probe-%d", os.Getpid()))
-		if err := os.Mkdir(probe, 0o755); err != nil {
+		c, err := openCgroupsIn(base, sub, p)
+		if err != nil && parent != "" {
+			return nil, fmt.Errorf("--cgroup-parent %s: %w", parent, err)
+		}
+		return c, nil // err without the flag: process groups only
+	}
+	if parent != "" {
+		return nil, fmt.Errorf("--cgroup-parent %s: no cgroup2 file system at /sys/fs/cgroup or /sys/fs/cgroup/unified", parent)
+	}
+	return nil, nil
+}
+
+// placementHere gathers decidePlacement's inputs from this process.
+func placementHere(base, parent string) (placement, error) {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		if parent != "" {
+			return placement{}, fmt.Errorf("--cgroup-parent: %w", err)
+		}
+		return placement{}, nil
+	}
+	in := placementInput{procCgroup: string(b), parent: parent}
+	if pc, err := parseProcCgroup(in.procCgroup); err == nil && pc.v2 != "" {
+		own := joinCgroup(base, pc.v2)
+		for _, name := range []string{"trusted.delegate", "user.delegate"} {
+			if _, err := unix.Getxattr(own, name, nil); err == nil {
+				in.xattr = true
+			}
+		}
+	}
+	if fi, err := os.Stat("/proc/self/ns/cgroup"); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			in.nsInode = st.Ino
+		}
+	}
+	return decidePlacement(in)
+}
+
+// openCgroupsIn prepares the instance cgroups of placement p in the
+// cgroup2 tree mounted at base (and the v1 hierarchies beside it).
+func openCgroupsIn(base, sub string, p placement) (*cgroups, error) {
+	root := filepath.Join(base, "hsu", sub)
+	rel := "/hsu/" + sub + "/"
+	levels := []string{base, filepath.Join(base, "hsu")} // where controllers are enabled, down to root
+	if p.why != "" {
+		parent := joinCgroup(base, p.v2)
+		if fi, err := os.Stat(parent); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("delegated cgroup %s (%s): no such cgroup", parent, p.why)
+		}
+		// A cgroup2 cgroup with processes cannot enable controllers for
+		// its children (the no-internal-processes rule): hsu leaves the
+		// delegated parent for a leaf of its own first.
+		if err := joinLeaf(parent); err != nil {
+			return nil, err
+		}
+		root = filepath.Join(parent, "hsu-"+sub)
+		rel = strings.TrimSuffix(p.v2, "/") + "/hsu-" + sub + "/"
+		levels = []string{parent}
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, fmt.Errorf("cgroup %s: %w", root, err) // read-only (an unprivileged container)
+	}
+	// Existing is not enough (a root hsu may have made it): hsu must be
+	// able to create an instance cgroup in it.
+	probe := filepath.Join(root, fmt.Sprintf("probe-%d", os.Getpid()))
+	if err := os.Mkdir(probe, 0o755); err != nil {
+		return nil, fmt.Errorf("cgroup %s: %w", root, err)
+	}
+	os.Remove(probe)
+	c := &cgroups{root: root, rel: rel, v2: map[string]bool{}, v1: map[string]string{}, delegatedBy: p.why}
+	c.noClone3.Store(!kernelAtLeast(5, 7))
+	avail, _ := os.ReadFile(filepath.Join(base, "cgroup.controllers"))
+	if p.why != "" {
+		// A delegated parent offers what its own parent enabled for it.
+		avail, _ = os.ReadFile(filepath.Join(joinCgroup(base, p.v2), "cgroup.controllers"))
+	}
+	for _, ctrl := range limitControllers {
+		if hasWord(string(avail), ctrl) {
+			// Enabled level by level down to the instances' parent.
+			ok := true
+			for _, dir := range append(levels, root) {
+				if os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+"+ctrl), 0) != nil {
+					ok = false
+				}
+			}
+			if ok {
+				c.v2[ctrl] = true
+				continue
+			}
+		}
+		var v1st unix.Statfs_t
+		mount := filepath.Join("/sys/fs/cgroup", v1Name(ctrl))
+		if unix.Statfs(mount, &v1st) != nil || v1st.Type != unix.CGROUP_SUPER_MAGIC {
 			continue
 		}
-		os.Remove(probe)
-		c := &cgroups{root: root, rel: "/hsu/" + sub + "/", v2: map[string]bool{}, v1: map[string]string{}}
-		c.noClone3.Store(!kernelAtLeast(5, 7))
-		avail, _ := os.ReadFile(filepath.Join(base, "cgroup.controllers"))
-		for _, ctrl := range limitControllers {
-			if hasWord(string(avail), ctrl) {
-				// Enabled level by level down to the instances' parent.
-				ok := true
-				for _, dir := range []string{base, filepath.Join(base, "hsu"), root} {
-					if os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+"+ctrl), 0) != nil {
-						ok = false
-					}
-				}
-				if ok {
-					c.v2[ctrl] = true
-					continue
-				}
+		dir := filepath.Join(mount, "hsu", sub)
+		if p.why != "" {
+			// Delegated: in this hierarchy too where the directory exists,
+			// else not at all. hsu never makes a delegated parent itself,
+			// and creates nothing outside what was delegated to it.
+			parent := joinCgroup(mount, p.v1[ctrl])
+			if p.v1[ctrl] == "" || !isDir(parent) || joinLeaf(parent) != nil {
+				continue
 			}
-			var v1st unix.Statfs_t
-			mount := filepath.Join("/sys/fs/cgroup", v1Name(ctrl))
-			if unix.Statfs(mount, &v1st) == nil && v1st.Type == unix.CGROUP_SUPER_MAGIC {
-				if dir := filepath.Join(mount, "hsu", sub); os.MkdirAll(dir, 0o755) == nil {
-					c.v1[ctrl] = dir
-				}
-			}
+			dir = filepath.Join(parent, "hsu-"+sub)
 		}
-		return c
+		if os.MkdirAll(dir, 0o755) == nil {
+			c.v1[ctrl] = dir
+		}
+	}
+	return c, nil
+}
+
+// joinLeaf moves hsu into the leaf cgroup <parent>/supervisor (made if
+// need be), so the delegated parent holds no process of its own.
+func joinLeaf(parent string) error {
+	leaf := filepath.Join(parent, "supervisor")
+	if err := os.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("cgroup %s: %w", leaf, err)
+	}
+	// "0" is the writing process: every thread of it moves.
+	if err := os.WriteFile(filepath.Join(leaf, "cgroup.procs"), []byte("0"), 0); err != nil {
+		return fmt.Errorf("move hsu into %s: %w", leaf, err)
 	}
 	return nil
 }
+
+func isDir(p string) bool { fi, err := os.Stat(p); return err == nil && fi.IsDir() }
 
 // kernelAtLeast reports whether the running kernel is major.minor or newer.
 func kernelAtLeast(major, minor int) bool {

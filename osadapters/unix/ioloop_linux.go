@@ -152,3 +152,16 @@ func (l *ioLoop) run() {
 		}
 	}
 }
+
+// freeze parks the loop's goroutine for good and returns once it is
+// parked: no handler runs after that, so what was read has reached its
+// sinks and nothing more is read (what the workers write waits in the
+// FIFOs for the next reader). For hsu's reexec only.
+func (l *ioLoop) freeze() {
+	parked := make(chan struct{})
+	l.do(func() {
+		close(parked)
+		select {} // until the exec ends the process
+	})
+	<-parked
+}

@@ -12,9 +12,10 @@ import (
 )
 
 // ProbeMachine tells, without creating anything, which cgroup controllers
-// a run of hsu would set limits with here, as openCgroups decides it, for
+// a run of hsu would set limits with here, as openCgroups decides it
+// (delegated cgroups included; parent is --cgroup-parent or ""), for
 // `hsu validate` and the load of `hsu run`'s config.
-func ProbeMachine() *platform.Machine {
+func ProbeMachine(parent string) *platform.Machine {
 	m := &platform.Machine{Controllers: map[string]string{}, Disk: diskOf}
 	base := ""
 	for _, b := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
@@ -28,11 +29,21 @@ func ProbeMachine() *platform.Machine {
 		m.NoCgroups = "no cgroup2 filesystem is mounted"
 		return m
 	}
-	if !writable(filepath.Join(base, "hsu"), base) {
-		m.NoCgroups = base + " is not writable by this user (run hsu as root, or delegate a cgroup to it)"
+	if checkCgroupParent(parent) != nil {
+		m.NoCgroups = "--cgroup-parent " + parent + " is not a cgroup"
 		return m
 	}
-	avail, _ := os.ReadFile(filepath.Join(base, "cgroup.controllers"))
+	p, _ := placementHere(base, parent)
+	dir, sub := base, filepath.Join(base, "hsu")
+	if p.why != "" {
+		dir = joinCgroup(base, p.v2)
+		sub = dir
+	}
+	if !writable(sub, dir) {
+		m.NoCgroups = dir + " is not writable by this user (run hsu as root, or delegate a cgroup to it)"
+		return m
+	}
+	avail, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
 	for _, ctrl := range limitControllers {
 		if hasWord(string(avail), ctrl) {
 			m.Controllers[ctrl] = "cgroup2"
@@ -40,7 +51,14 @@ func ProbeMachine() *platform.Machine {
 		}
 		var st unix.Statfs_t
 		mount := filepath.Join("/sys/fs/cgroup", v1Name(ctrl))
-		if unix.Statfs(mount, &st) == nil && st.Type == unix.CGROUP_SUPER_MAGIC && writable(filepath.Join(mount, "hsu"), mount) {
+		if unix.Statfs(mount, &st) != nil || st.Type != unix.CGROUP_SUPER_MAGIC {
+			continue
+		}
+		v1dir := mount
+		if cg := p.v1[ctrl]; cg != "" {
+			v1dir = joinCgroup(mount, cg)
+		}
+		if writable(filepath.Join(v1dir, "hsu"), v1dir) {
 			m.Controllers[ctrl] = "cgroup1"
 		}
 	}

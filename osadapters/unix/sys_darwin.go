@@ -242,7 +242,12 @@ func applyLimits(int, *config.Worker) error { return nil }
 // cgroups: none on macOS. sys_unix.go only uses them when non-nil.
 type cgroups struct{ noClone3 atomic.Bool }
 
-func openCgroups(string) *cgroups { return nil }
+func openCgroups(_, parent string) (*cgroups, error) {
+	if parent != "" {
+		return nil, fmt.Errorf("--cgroup-parent %s: macOS has no cgroups", parent)
+	}
+	return nil, nil
+}
 
 func (*cgroups) prepare(engine.Handle, *syscall.SysProcAttr) (func(), error) { return func() {}, nil }
 func (*cgroups) procs(engine.Handle) []int                                   { return nil }

@@ -580,3 +580,23 @@ func fieldInt(b []byte, i int) int64 {
 	}
 	return 0
 }
+
+// CgroupRoot names the cgroup2 dir that holds this state dir's instance
+// cgroups and how its parent was delegated to hsu ("" when it was not);
+// root is "" without cgroups.
+func (u *Unix) CgroupRoot() (root, delegatedBy string) {
+	if u.cg == nil {
+		return "", ""
+	}
+	return u.cg.root, u.cg.delegatedBy
+}
+
+// FreezeOutput stops reading the instances' output, for good, before
+// hsu re-executes itself: every line read so far has been handed to the
+// log sinks, and the rest stays in the FIFOs, which the workers hold
+// open, for the new hsu to read.
+func (u *Unix) FreezeOutput() {
+	if l, err := u.loops.out.get(); err == nil {
+		l.freeze()
+	}
+}

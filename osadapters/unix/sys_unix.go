@@ -79,15 +79,31 @@ func stateDirID(stateDir string) string {
 	return fmt.Sprintf("%x", sum[:8])
 }
 
-// NewUnix prepares the Unix system; stateDir holds the FIFOs.
-func New(stateDir string) (*Unix, error) {
+// New prepares the Unix system; stateDir holds the FIFOs.
+func New(stateDir string) (*Unix, error) { return NewWith(Options{StateDir: stateDir}) }
+
+// Options are what NewWith takes.
+type Options struct {
+	StateDir string
+	// CgroupParent is a cgroup delegated to hsu (--cgroup-parent), as
+	// /proc/self/cgroup names it; "" lets hsu tell (Linux only).
+	CgroupParent string
+}
+
+// NewWith prepares the Unix system.
+func NewWith(o Options) (*Unix, error) {
+	stateDir := o.StateDir
 	u := &Unix{StateDir: stateDir, watching: map[engine.Handle]bool{}, leaders: map[int]bool{}, holds: map[engine.Handle]*os.File{}}
 	u.id = stateDirID(stateDir)
 	u.fifoDir = fifoDirFor(stateDir, u.id)
 	if err := os.MkdirAll(u.fifoDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	u.cg = openCgroups(stateDir)
+	cg, err := openCgroups(stateDir, o.CgroupParent)
+	if err != nil {
+		return nil, err
+	}
+	u.cg = cg
 	u.setSubreaper()
 	return u, nil
 }
