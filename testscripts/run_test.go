@@ -68,6 +68,10 @@ func TestRun(t *testing.T) {
 		"cpuusage":  cmdCPUUsage,
 		"tinyfs":    cmdTinyFS,
 		"fillfs":    cmdFillFS,
+		// cgroups_test.go
+		"cgroupdirs":  cmdCgroupDirs,
+		"cgroupsgone": cmdCgroupsGone,
+		"cgroupread":  cmdCgroupRead,
 	}))
 }
 
