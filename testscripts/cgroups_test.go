@@ -168,27 +168,37 @@ func cmdCgroupsGone(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// cmdCgroupRead: cgroupread WORKER HIERARCHY FILE — print FILE of the
-// cgroup that WORKER's process (the first found) is in, in HIERARCHY (a
-// v1 controller such as memory, cpu or pids, or cgroup2 for the unified
-// tree), to stdout, for the script to match the kernel's counters.
+// cmdCgroupRead: cgroupread WORKER CONTROLLER FILE — print FILE of the
+// cgroup that WORKER's process (the first found) is in, to stdout, for
+// the script to match the kernel's counters: from the v1 hierarchy of
+// CONTROLLER (memory, cpu, pids) where there is one, else from its
+// cgroup2 directory (CONTROLLER cgroup2: always from there).
 func cmdCgroupRead(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 3 {
 		ts.Fatalf("usage: cgroupread WORKER HIERARCHY FILE")
 	}
 	mounts := cgroupMounts()
 	for _, pid := range workerPIDs(ts.Getenv("WORK"), args[0]) {
-		for key, dir := range procCgroups(pid, mounts) {
-			if key == "" && args[1] == "cgroup2" || key != "" && slices.Contains(strings.Split(key, ","), args[1]) {
-				b, err := os.ReadFile(filepath.Join(dir, args[2]))
-				if err != nil {
-					ts.Fatalf("cgroupread: %v", err)
-				}
-				ts.Logf("cgroupread: %s", filepath.Join(dir, args[2]))
-				ts.Stdout().Write(b)
-				return
+		cgs := procCgroups(pid, mounts)
+		path := ""
+		for key, dir := range cgs {
+			if key != "" && slices.Contains(strings.Split(key, ","), args[1]) {
+				path = filepath.Join(dir, args[2]) // the v1 hierarchy of that controller
 			}
 		}
+		if dir, ok := cgs[""]; ok && path == "" && (args[1] == "cgroup2" || fileExists(filepath.Join(dir, args[2]))) {
+			path = filepath.Join(dir, args[2]) // cgroup2 holds every controller it has
+		}
+		if path == "" {
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			ts.Fatalf("cgroupread: %v", err)
+		}
+		ts.Logf("cgroupread: %s", path)
+		ts.Stdout().Write(b)
+		return
 	}
-	ts.Fatalf("cgroupread: no %s cgroup of %s's processes", args[1], args[0])
+	ts.Fatalf("cgroupread: no %s cgroup of %s's processes with %s", args[1], args[0], args[2])
 }

@@ -405,12 +405,19 @@ func killUnder(dir string) {
 	}
 }
 
-// cmdCPUUsage: cpuusage WORKER DURATION MAXCORES — the worker's processes
-// used at most MAXCORES cores (utime+stime from /proc) over DURATION
-// (with !, more than that).
+// cmdCPUUsage: cpuusage WORKER DURATION MAXCORES [MINCORES] — the
+// worker's processes used at most MAXCORES cores (utime+stime from /proc)
+// over DURATION (with !, more than that), and at least MINCORES.
 func cmdCPUUsage(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 3 {
-		ts.Fatalf("usage: cpuusage WORKER DURATION MAXCORES")
+	if len(args) != 3 && len(args) != 4 {
+		ts.Fatalf("usage: cpuusage WORKER DURATION MAXCORES [MINCORES]")
+	}
+	floor := 0.0
+	if len(args) == 4 {
+		var err error
+		if floor, err = strconv.ParseFloat(args[3], 64); err != nil {
+			ts.Fatalf("cpuusage: bad core count %q", args[3])
+		}
 	}
 	d, err := time.ParseDuration(args[1])
 	if err != nil {
@@ -447,6 +454,9 @@ func cmdCPUUsage(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Logf("%s used %.2f cores", args[0], used)
 	if (used > limit) != neg {
 		ts.Fatalf("cpuusage: %s used %.2f cores, limit %.2f", args[0], used, limit)
+	}
+	if used < floor {
+		ts.Fatalf("cpuusage: %s used %.2f cores, want at least %.2f", args[0], used, floor)
 	}
 }
 
