@@ -168,11 +168,12 @@ func cmdCgroupsGone(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// cmdCgroupRead: cgroupread WORKER CONTROLLER FILE — print FILE of the
-// cgroup that WORKER's process (the first found) is in, to stdout, for
-// the script to match the kernel's counters: from the v1 hierarchy of
-// CONTROLLER (memory, cpu, pids) where there is one, else from its
-// cgroup2 directory (CONTROLLER cgroup2: always from there).
+// cmdCgroupRead: cgroupread WORKER CONTROLLER FILE[|FILE...] — print
+// FILE of the cgroup that WORKER's process (the first found) is in, to
+// stdout, for the script to match the kernel's counters: from the v1
+// hierarchy of CONTROLLER (memory, cpu, pids) where it has FILE, else
+// from its cgroup2 directory. Of alternatives (v1|v2 names), the first
+// that exists.
 func cmdCgroupRead(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 3 {
 		ts.Fatalf("usage: cgroupread WORKER HIERARCHY FILE")
@@ -181,13 +182,18 @@ func cmdCgroupRead(ts *testscript.TestScript, neg bool, args []string) {
 	for _, pid := range workerPIDs(ts.Getenv("WORK"), args[0]) {
 		cgs := procCgroups(pid, mounts)
 		path := ""
-		for key, dir := range cgs {
-			if key != "" && slices.Contains(strings.Split(key, ","), args[1]) {
-				path = filepath.Join(dir, args[2]) // the v1 hierarchy of that controller
+		for _, file := range strings.Split(args[2], "|") {
+			for key, dir := range cgs {
+				if key != "" && slices.Contains(strings.Split(key, ","), args[1]) && fileExists(filepath.Join(dir, file)) {
+					path = filepath.Join(dir, file) // the v1 hierarchy of that controller
+				}
 			}
-		}
-		if dir, ok := cgs[""]; ok && path == "" && (args[1] == "cgroup2" || fileExists(filepath.Join(dir, args[2]))) {
-			path = filepath.Join(dir, args[2]) // cgroup2 holds every controller it has
+			if dir, ok := cgs[""]; ok && path == "" && fileExists(filepath.Join(dir, file)) {
+				path = filepath.Join(dir, file) // cgroup2 holds every controller it has
+			}
+			if path != "" {
+				break
+			}
 		}
 		if path == "" {
 			continue
