@@ -133,15 +133,24 @@ func cmdCgroupDirs(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// cmdCgroupsGone: cgroupsgone FILE [TIMEOUT] — wait until no directory
-// FILE lists, nor its parent (hsu's per-state-dir cgroup), exists.
+// cmdCgroupsGone: cgroupsgone [-parent] FILE [TIMEOUT] — wait until no
+// directory FILE lists exists, nor, with -parent, the directory holding
+// it (hsu's cgroup for the state dir, where it makes one).
 func cmdCgroupsGone(ts *testscript.TestScript, neg bool, args []string) {
+	parent := len(args) > 0 && args[0] == "-parent"
+	if parent {
+		args = args[1:]
+	}
 	if neg || len(args) < 1 {
-		ts.Fatalf("usage: cgroupsgone FILE [TIMEOUT]")
+		ts.Fatalf("usage: cgroupsgone [-parent] FILE [TIMEOUT]")
 	}
 	var want []string
 	for _, d := range strings.Fields(ts.ReadFile(args[0])) {
-		for _, x := range []string{d, filepath.Dir(d)} {
+		xs := []string{d}
+		if parent {
+			xs = append(xs, filepath.Dir(d))
+		}
+		for _, x := range xs {
 			if !slices.Contains(want, x) {
 				want = append(want, x)
 			}
