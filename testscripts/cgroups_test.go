@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"golang.org/x/sys/unix"
 )
 
 // The commands here find an instance's cgroups the way an operator would:
@@ -216,4 +217,24 @@ func cmdCgroupRead(ts *testscript.TestScript, neg bool, args []string) {
 		return
 	}
 	ts.Fatalf("cgroupread: no %s cgroup of %s's processes with %s", args[1], args[0], args[2])
+}
+
+// cgroupController reports whether hsu can put an instance under the
+// cgroup controller name (cpu, pids, memory): as root, with a writable v1
+// hierarchy of it, or a writable cgroup2 tree that offers it.
+func cgroupController(name string) bool {
+	if os.Geteuid() != 0 {
+		return false
+	}
+	for _, m := range cgroupMounts() {
+		if !m.v2 && slices.Contains(m.controllers, name) && unix.Access(m.dir, unix.W_OK) == nil {
+			return true
+		}
+		if m.v2 && unix.Access(m.dir, unix.W_OK) == nil {
+			if b, err := os.ReadFile(filepath.Join(m.dir, "cgroup.controllers")); err == nil && slices.Contains(strings.Fields(string(b)), name) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -78,7 +78,8 @@ func TestRun(t *testing.T) {
 // realOSParams are the parameters of every suite that runs hsu on the real
 // OS: hsu-testworker (and, under make cover, the -cover binaries) on the
 // PATH, every process left with a working directory under $WORK killed at
-// the end, the conditions [root], [cgroup2], [memcg] and [exitinfo], and
+// the end, the conditions [root], [cgroup2], [memcg], [controller:NAME]
+// and [exitinfo], and
 // the commands they share, plus cmds.
 func realOSParams(t *testing.T, dir string, cmds map[string]func(ts *testscript.TestScript, neg bool, args []string)) testscript.Params {
 	bin := buildTestworker(t)
@@ -120,6 +121,9 @@ func realOSParams(t *testing.T, dir string, cmds map[string]func(ts *testscript.
 				return kernelKeepsExitInfo(), nil
 			case "tmpfs":
 				return canMountTmpfs(), nil
+			}
+			if name, ok := strings.CutPrefix(cond, "controller:"); ok {
+				return cgroupController(name), nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
