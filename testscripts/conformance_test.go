@@ -76,10 +76,19 @@ var reasonRules = []struct {
 	{regexp.MustCompile(`^exited with code (\d+)$`), "exit $1"},
 	{regexp.MustCompile(`^killed by SIG(\w+)$`), "signal $1"},
 	{regexp.MustCompile(`^OOMKilled$`), "OOM"},
-	{regexp.MustCompile(`^killed by hsu: (\w+) \S+ reached max \(policy (\w+)\)$`), "killed by hsu: $1 max ($2)"},
-	{regexp.MustCompile(`^(\w+) \S+ reached max: policy (\w+)$`), "$1 max ($2)"},
-	{regexp.MustCompile(`^(\w+) \S+ crossed warn$`), "$1 warn"},
+	// Limit reasons carry the measured value, the threshold and where the
+	// value came from ("(cgroup2+proc)" for real, nothing in hsu-sim):
+	// only the resource and the policy are compared.
+	{regexp.MustCompile(`^killed by hsu \([^)]*\): (\w+) \S+ reached max \S+ \(policy (\w+)\)$`), "killed by hsu: $1 max ($2)"},
+	{regexp.MustCompile(`^(\w+) \S+ reached max \S+(?: \([^)]*\))?: policy (\w+)$`), "$1 max ($2)"},
+	{regexp.MustCompile(`^(\w+) \S+ crossed warn \S+(?: \([^)]*\))?$`), "$1 warn"},
 }
+
+// limitNotice matches the reason kinds of the notices a sampled limit
+// gives while the instance keeps running (a warn crossed, a max reached
+// under policy log or alert): they are part of the replica's story, so
+// both worlds must give them, once each, in the same place.
+var limitNotice = regexp.MustCompile(`^\w+ (warn|max \((log|alert)\))$`)
 
 var (
 	backoffReason = regexp.MustCompile(`^(.*); restart (\d+) \((\w+)\) in \S+$`)
@@ -120,6 +129,9 @@ func newStep(rest, reason string) step {
 	}
 	if slices.Contains(comparedNotices, rest) {
 		return step("(" + rest + ")")
+	}
+	if k := reasonKind(rest); limitNotice.MatchString(k) {
+		return step("(" + k + ")")
 	}
 	return ""
 }

@@ -76,13 +76,18 @@ func TestRun(t *testing.T) {
 		"buildhsu":    cmdBuildHsu,
 		"workerpids":  cmdWorkerPIDs,
 		"consecutive": cmdConsecutive,
+		// cgroups_test.go
+		"cgroupdirs":  cmdCgroupDirs,
+		"cgroupsgone": cmdCgroupsGone,
+		"cgroupread":  cmdCgroupRead,
 	}))
 }
 
 // realOSParams are the parameters of every suite that runs hsu on the real
 // OS: hsu-testworker (and, under make cover, the -cover binaries) on the
 // PATH, every process left with a working directory under $WORK killed at
-// the end, the conditions [root], [cgroup2], [memcg] and [exitinfo], and
+// the end, the conditions [root], [cgroup2], [memcg], [controller:NAME]
+// and [exitinfo], and
 // the commands they share, plus cmds.
 func realOSParams(t *testing.T, dir string, cmds map[string]func(ts *testscript.TestScript, neg bool, args []string)) testscript.Params {
 	bin := buildTestworker(t)
@@ -133,6 +138,9 @@ func realOSParams(t *testing.T, dir string, cmds map[string]func(ts *testscript.
 			case "memv1":
 				// Root, and memory on cgroup v1 only (no cgroup2 memory).
 				return os.Geteuid() == 0 && machine().Controllers["memory"] == "cgroup1", nil
+			}
+			if name, ok := strings.CutPrefix(cond, "controller:"); ok {
+				return cgroupController(name), nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -421,12 +429,19 @@ func killUnder(dir string) {
 	}
 }
 
-// cmdCPUUsage: cpuusage WORKER DURATION MAXCORES — the worker's processes
-// used at most MAXCORES cores (utime+stime from /proc) over DURATION
-// (with !, more than that).
+// cmdCPUUsage: cpuusage WORKER DURATION MAXCORES [MINCORES] — the
+// worker's processes used at most MAXCORES cores (utime+stime from /proc)
+// over DURATION (with !, more than that), and at least MINCORES.
 func cmdCPUUsage(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 3 {
-		ts.Fatalf("usage: cpuusage WORKER DURATION MAXCORES")
+	if len(args) != 3 && len(args) != 4 {
+		ts.Fatalf("usage: cpuusage WORKER DURATION MAXCORES [MINCORES]")
+	}
+	floor := 0.0
+	if len(args) == 4 {
+		var err error
+		if floor, err = strconv.ParseFloat(args[3], 64); err != nil {
+			ts.Fatalf("cpuusage: bad core count %q", args[3])
+		}
 	}
 	d, err := time.ParseDuration(args[1])
 	if err != nil {
@@ -463,6 +478,9 @@ func cmdCPUUsage(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Logf("%s used %.2f cores", args[0], used)
 	if (used > limit) != neg {
 		ts.Fatalf("cpuusage: %s used %.2f cores, limit %.2f", args[0], used, limit)
+	}
+	if used < floor {
+		ts.Fatalf("cpuusage: %s used %.2f cores, want at least %.2f", args[0], used, floor)
 	}
 }
 

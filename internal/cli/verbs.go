@@ -184,7 +184,9 @@ func printStatus(out io.Writer, st *api.StatusView, wide bool) {
 }
 
 // limitsText shows each limit against the last sample, with how it is
-// enforced and whether it is crossed: "memory 60Mi/64Mi kernel over".
+// enforced and whether it is crossed, then where the sample was measured
+// (one source per sample): "memory 60Mi/64Mi immediate_kill kernel over
+// (cgroup2)". The source tells a kernel counter from a /proc estimate.
 func limitsText(r api.ReplicaView) string {
 	var parts []string
 	for _, l := range r.Limits {
@@ -211,7 +213,11 @@ func limitsText(r api.ReplicaView) string {
 	if len(parts) == 0 {
 		return "-"
 	}
-	return strings.Join(parts, "; ")
+	s := strings.Join(parts, "; ")
+	if r.Usage != nil && r.Usage.Source != "" {
+		s += " (" + r.Usage.Source + ")"
+	}
+	return s
 }
 
 func shortDuration(d time.Duration) string {
