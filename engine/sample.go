@@ -105,12 +105,15 @@ func (s *slot) sample(e *Engine, u Usage) {
 	res := s.spec().Resources
 	if !hadPrev {
 		prev = Usage{}
+		if s.inst.baseline {
+			prev.OOMKills, prev.PidsRefused, prev.MemoryHigh = u.OOMKills, u.PidsRefused, u.MemoryHigh
+		}
 	}
 	s.kernelEvents(e, prev, u)
 	if !s.inst.alive || s.state == Stopping {
 		return
 	}
-	for i, l := range limitsOf(res, u) {
+	for i, l := range limitsOf(res, u, u.PidsRefused > prev.PidsRefused) {
 		if l.set && s.applyLimit(e, i, l, u) {
 			return
 		}
@@ -184,7 +187,10 @@ type limit struct {
 // resources indexes: memory, cpu, pids.
 var resourceNames = [3]string{"memory", "cpu", "pids"}
 
-func limitsOf(res config.Resources, u Usage) [3]limit {
+// limitsOf measures u against res; pidsHit: the kernel refused a fork at
+// pids.max since the previous sample, so pids reached max whatever the
+// count is now (a fork bomb's refused parent may have exited).
+func limitsOf(res config.Resources, u Usage, pidsHit bool) [3]limit {
 	var l [3]limit
 	if m := res.Memory; m != nil {
 		l[0] = limit{true, u.Memory, int64(m.Warn), int64(m.Max), m.Policy, u.Kernel&EnforcedMemory != 0}
@@ -194,6 +200,9 @@ func limitsOf(res config.Resources, u Usage) [3]limit {
 	}
 	if p := res.Pids; p != nil {
 		l[2] = limit{true, int64(u.Pids), int64(p.Warn), int64(p.Max), p.Policy, false}
+		if pidsHit {
+			l[2].val = max(l[2].val, int64(p.Max))
+		}
 	}
 	return l
 }
@@ -225,6 +234,10 @@ func (s *slot) applyLimit(e *Engine, i int, v limit, u Usage) bool {
 	case config.ResLog, config.ResAlert:
 		e.emit(Action{Kind: ActNotice, H: s.handle(), Reason: r})
 	case config.ResThrottle:
+		if v.kernel && s.inst.quotaNoted[i] {
+			return false // the kernel's quota holds it there: noted once
+		}
+		s.inst.quotaNoted[i] = v.kernel
 		e.emit(Action{Kind: ActNotice, H: s.handle(), Reason: r})
 		e.emit(Action{Kind: ActThrottle, H: s.handle(), PID: s.inst.pid, Spec: s.spec(), Resource: name})
 	case config.ResRestart:

@@ -260,3 +260,75 @@ func equalBools(a, b []bool) bool {
 	}
 	return true
 }
+
+// TestCrossingSequences: which samples of a sequence make a notice at max.
+func TestCrossingSequences(t *testing.T) {
+	tests := []struct {
+		name, resources string
+		usages          []Usage
+		want            []bool
+	}{
+		// Under the kernel's quota usage hovers around max: noted once.
+		{"kernel CPU quota noted once", `{cpu: {max: 200m}}`,
+			[]Usage{{CPU: 0.21, Kernel: EnforcedCPU}, {CPU: 0.19, Kernel: EnforcedCPU}, {CPU: 0.21, Kernel: EnforcedCPU}, {CPU: 0.2, Kernel: EnforcedCPU}},
+			[]bool{true, false, false, false}},
+		{"a sampled policy acts at each crossing", `{cpu: {max: 200m, policy: log}}`,
+			[]Usage{{CPU: 0.21}, {CPU: 0.19}, {CPU: 0.21}},
+			[]bool{true, false, true}},
+		// The bomb's refused parent exited: the count is below max, the
+		// kernel's count of refused forks rose.
+		{"refused forks reach pids max", `{pids: {max: 8, policy: log}}`,
+			[]Usage{{Pids: 7}, {Pids: 7, PidsRefused: 2}, {Pids: 7, PidsRefused: 2}, {Pids: 3, PidsRefused: 5}},
+			[]bool{false, true, false, true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, `
+version: 1
+workers:
+  api:
+    command: [api]
+    resources: `+tt.resources[:len(tt.resources)-1]+`, monitor_interval: 1s}
+`)
+			h.start()
+			h.run("api", 1)
+			var got []bool
+			for _, u := range tt.usages {
+				h.fire("api", 1, TimerSample)
+				h.step(Event{Kind: EvSample, H: h.handle("api", 1), Usage: u})
+				n := h.find(ActNotice, "api", 1)
+				got = append(got, n != nil && n.Reason.Kind == RResource)
+			}
+			if !equalBools(got, tt.want) {
+				t.Fatalf("notices at max %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestReadoptedCountersAreBaseline: a re-adopted instance's first sample
+// only sets the kernel's counters; a rise after it is news.
+func TestReadoptedCountersAreBaseline(t *testing.T) {
+	h := startFrom(t, `
+version: 1
+workers:
+  api:
+    command: [api]
+    resources: {memory: {max: 64Mi}, pids: {max: 8, policy: log}, monitor_interval: 1s}
+`, &Saved{NextGen: 9, Instances: []Recovered{{H: Handle{"api", 1, 8}, PID: 501, State: Running}}})
+	h.step(Event{Kind: EvVerified, H: Handle{"api", 1, 8}, OK: true})
+	h.expectState("api", 1, Running)
+	before := Usage{OOMKills: 2, PidsRefused: 4, MemoryHigh: 9, Kernel: EnforcedMemory | EnforcedPids}
+	h.fire("api", 1, TimerSample)
+	h.step(Event{Kind: EvSample, H: Handle{"api", 1, 8}, Usage: before})
+	if n := h.find(ActNotice, "api", 1); n != nil || h.has(ActKill, "api", 1) {
+		t.Fatalf("counters from before this hsu acted on: %+v", h.last)
+	}
+	after := before
+	after.OOMKills = 3
+	h.fire("api", 1, TimerSample)
+	h.step(Event{Kind: EvSample, H: Handle{"api", 1, 8}, Usage: after})
+	if n := h.find(ActNotice, "api", 1); n == nil || n.Reason.Kind != RChildOOM || !h.has(ActKill, "api", 1) {
+		t.Fatalf("a child OOM after re-adoption not acted on: %+v", h.last)
+	}
+}

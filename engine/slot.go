@@ -78,6 +78,9 @@ type instance struct {
 	probes      [numProbes]probeState
 	over        [3]bool // at or above max, per resource (memory, cpu, pids)
 	warned      [3]bool // at or above warn
+	// quotaNoted: a throttle the kernel enforces (a CPU quota) was noted
+	// once; usage then hovers around max, so crossings are not news.
+	quotaNoted [3]bool
 	// sampleDue: measure it at its interval's next tick; sampling: an
 	// ActSample for it is out.
 	sampleDue, sampling bool
@@ -85,6 +88,10 @@ type instance struct {
 	// childOOM: hsu killed the instance because the kernel OOM-killed one
 	// of its other processes; its exit is an OOM kill.
 	childOOM bool
+	// baseline: a re-adopted instance's first sample only sets the
+	// kernel's counters (OOM kills, refused forks, memory.high events):
+	// what they counted before this hsu is not news.
+	baseline bool
 }
 
 type probeState struct {
@@ -635,7 +642,7 @@ func (s *slot) probeResult(e *Engine, k ProbeKind, ok bool, errText string) {
 
 // recover takes over an instance left running by a previous hsu.
 func (s *slot) recover(e *Engine, r Recovered) {
-	s.inst = instance{gen: r.H.Gen, pid: r.PID, alive: true, pastStart: true}
+	s.inst = instance{gen: r.H.Gen, pid: r.PID, alive: true, pastStart: true, baseline: true}
 	// It was up before hsu died: its startup probe passed then.
 	s.inst.probes[ProbeStartup].passed = true
 	s.everStarted = true

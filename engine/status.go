@@ -114,7 +114,7 @@ func (e *Engine) Snapshot() *Status {
 				if s.sampled && s.usageAt >= s.inst.spawnedAt {
 					rs.Usage, rs.UsageAt = s.usage, s.usageAt
 					rs.Throttled = s.inst.throttled
-					for i, l := range limitsOf(w.spec.Resources, s.usage) {
+					for i, l := range limitsOf(w.spec.Resources, s.usage, false) {
 						if l.set {
 							rs.Limits = append(rs.Limits, LimitStatus{Resource: resourceNames[i], Value: l.val, Warn: l.warn, Max: l.max,
 								Policy: l.policy, Kernel: l.kernel, Warned: s.inst.warned[i], Over: s.inst.over[i]})

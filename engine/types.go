@@ -225,9 +225,13 @@ type Usage struct {
 	// cumulative: a rise while the instance lives is a process other than
 	// its leader killed.
 	OOMKills int64
+	// PidsRefused counts the forks the kernel refused at pids.max
+	// (pids.events max), cumulative: a rise means the instance hit its
+	// limit, even if its count is below max again by the sample.
+	PidsRefused int64
 	// Source says where the numbers come from: "cgroup2", "cgroup1"
 	// (hybrid: some from each tree, named by the memory's), "proc", "job"
-	// (a Windows Job Object), "sim".
+	// (a Windows Job Object); the simulator reports its platform's.
 	Source string
 	// Kernel are the limits the kernel itself enforces for the instance:
 	// hsu does not act at their max on its samples, the kernel has.

@@ -27,6 +27,9 @@ type Platform struct {
 	// found by handle after all, and killed. A held spawn is still held:
 	// a program may clear its environment.
 	Marker bool
+	// Source is where the real adapter's samples come from there
+	// (engine.Usage.Source).
+	Source string
 	// MemoryHigh: the cgroup2 memory controller's memory.high holds a
 	// throttled instance at its max, never killing it (Linux with
 	// cgroup2 controllers only; v1 has no such limit).
@@ -46,14 +49,14 @@ type Platform struct {
 
 // Platforms are the platforms hsu-sim --platform models.
 var Platforms = []Platform{
-	{Name: "linux", Rules: platform.Platform{GOOS: "linux", Machine: machine("cgroup2")}, Cgroups: true, MemoryHigh: true},
+	{Name: "linux", Rules: platform.Platform{GOOS: "linux", Machine: machine("cgroup2")}, Cgroups: true, MemoryHigh: true, Source: "cgroup2"},
 	// v1 memory, cpu, pids and blkio beside a cgroup2 tree without
 	// controllers (as on the CI machine): cgroup.kill on the cgroup2 tree,
 	// limits from v1, which has no memory.high.
-	{Name: "linux-hybrid", Rules: platform.Platform{GOOS: "linux", Machine: machine("cgroup1")}, Cgroups: true},
-	{Name: "linux-nocgroup", Rules: platform.Platform{GOOS: "linux", Machine: &platform.Machine{NoCgroups: "hsu-sim --platform linux-nocgroup"}}, Marker: true},
-	{Name: "darwin", Rules: platform.Platform{GOOS: "darwin"}, UnknownReadoptedExit: true},
-	{Name: "windows", Rules: platform.Platform{GOOS: "windows"}, JobLimits: true, KillOnClose: true},
+	{Name: "linux-hybrid", Rules: platform.Platform{GOOS: "linux", Machine: machine("cgroup1")}, Cgroups: true, Source: "cgroup1"},
+	{Name: "linux-nocgroup", Rules: platform.Platform{GOOS: "linux", Machine: &platform.Machine{NoCgroups: "hsu-sim --platform linux-nocgroup"}}, Marker: true, Source: "proc"},
+	{Name: "darwin", Rules: platform.Platform{GOOS: "darwin"}, UnknownReadoptedExit: true, Source: "proc"},
+	{Name: "windows", Rules: platform.Platform{GOOS: "windows"}, JobLimits: true, KillOnClose: true, Source: "job"},
 }
 
 // machine is a Linux host whose limit controllers are all on one cgroup

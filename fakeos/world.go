@@ -598,7 +598,7 @@ func (w *World) usage(p *proc) engine.Usage {
 	if p.cpuMax > 0 {
 		cpu = min(cpu, p.cpuMax) // the quota caps it
 	}
-	u := engine.Usage{CPU: cpu, Pids: 1 + len(p.children), CPUSeconds: cpu * up, Kernel: p.kernel}
+	u := engine.Usage{CPU: cpu, Pids: 1 + len(p.children), CPUSeconds: cpu * up, Kernel: p.kernel, Source: w.plat.Source}
 	if m := p.beh.Memory; m != nil {
 		u.Memory = int64(m.Start) + int64(float64(m.Grow)*(w.now-p.spawnedAt).Seconds())
 		if p.softLimit > 0 && u.Memory >= p.softLimit {

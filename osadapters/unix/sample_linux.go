@@ -33,6 +33,9 @@ type instFiles struct {
 	cpuStat, procs               int
 	memCurrent, memStat, memEvts int
 	pidsCurrent, ioStat          int
+	// pids.events (either version; only with a pids limit), for the forks
+	// the kernel refused
+	pidsEvts int
 	// cgroup v1 (-1 when absent)
 	v1MemUsage, v1MemStat, v1OOM int
 	v1Pids, v1Blkio              int
@@ -47,7 +50,7 @@ type instFiles struct {
 }
 
 func (f *instFiles) close() {
-	for _, fd := range []int{f.cpuStat, f.procs, f.memCurrent, f.memStat, f.memEvts, f.pidsCurrent, f.ioStat,
+	for _, fd := range []int{f.cpuStat, f.procs, f.memCurrent, f.memStat, f.memEvts, f.pidsCurrent, f.ioStat, f.pidsEvts,
 		f.v1MemUsage, f.v1MemStat, f.v1OOM, f.v1Pids, f.v1Blkio, f.stat, f.pio, f.fdDir} {
 		if fd >= 0 {
 			unix.Close(fd)
@@ -67,7 +70,7 @@ func openRO(path string) int {
 // from its limit files which limits the kernel enforces.
 func (u *Unix) openInstFiles(h engine.Handle, p Proc) *instFiles {
 	f := &instFiles{leader: p.PID, cpuStat: -1, procs: -1, memCurrent: -1, memStat: -1, memEvts: -1,
-		pidsCurrent: -1, ioStat: -1, v1MemUsage: -1, v1MemStat: -1, v1OOM: -1, v1Pids: -1, v1Blkio: -1}
+		pidsCurrent: -1, ioStat: -1, pidsEvts: -1, v1MemUsage: -1, v1MemStat: -1, v1OOM: -1, v1Pids: -1, v1Blkio: -1}
 	proc := "/proc/" + strconv.Itoa(p.PID)
 	f.stat, f.pio = openRO(proc+"/stat"), openRO(proc+"/io")
 	f.fdDir, _ = unixOpenDir(proc + "/fd")
@@ -96,6 +99,7 @@ func (u *Unix) openInstFiles(h engine.Handle, p Proc) *instFiles {
 		f.pidsCurrent = openRO(filepath.Join(dir, "pids.current"))
 		if limited(filepath.Join(dir, "pids.max")) {
 			f.kernel |= engine.EnforcedPids
+			f.pidsEvts = openRO(filepath.Join(dir, "pids.events"))
 		}
 	}
 	if c.v2["cpu"] && !strings.HasPrefix(readSmall(filepath.Join(dir, "cpu.max")), "max") {
@@ -120,6 +124,7 @@ func (u *Unix) openInstFiles(h engine.Handle, p Proc) *instFiles {
 			}
 		case c.v1["pids"] != "" && strings.HasPrefix(d, c.v1["pids"]+"/"):
 			f.v1Pids = openRO(filepath.Join(d, "pids.current"))
+			f.pidsEvts = openRO(filepath.Join(d, "pids.events"))
 			f.kernel |= engine.EnforcedPids
 		case c.v1["cpu"] != "" && strings.HasPrefix(d, c.v1["cpu"]+"/"):
 			f.kernel |= engine.EnforcedCPU
@@ -348,6 +353,11 @@ func (u *Unix) Sample(h engine.Handle, p Proc) (engine.Usage, error) {
 	case f.v1Pids >= 0:
 		if b, err := pread(f.v1Pids, buf); err == nil {
 			us.Pids = int(fieldInt(b, 0))
+		}
+	}
+	if f.pidsEvts >= 0 {
+		if b, err := pread(f.pidsEvts, buf); err == nil {
+			us.PidsRefused = keyInt(b, "max")
 		}
 	}
 	pidsFromProc := f.pidsCurrent < 0 && f.v1Pids < 0
