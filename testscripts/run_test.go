@@ -132,6 +132,10 @@ func realOSParams(t *testing.T, dir string, cmds map[string]func(ts *testscript.
 			case "blkio":
 				// Root, and I/O limits on cgroup v1's blkio (no cgroup2 io).
 				return os.Geteuid() == 0 && machine().Controllers["io"] == "cgroup1", nil
+			case "workdisk":
+				// $WORK (under the temp dir) is on a block device.
+				_, err := machine().Disk(os.TempDir())
+				return err == nil, nil
 			case "memhigh":
 				// Root, and the cgroup2 memory controller (memory.high).
 				return os.Geteuid() == 0 && machine().Controllers["memory"] == "cgroup2", nil
