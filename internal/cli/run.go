@@ -19,6 +19,7 @@ import (
 	"github.com/hsu-run/hsu/config"
 	"github.com/hsu-run/hsu/engine"
 	"github.com/hsu-run/hsu/internal/humanlog"
+	"github.com/hsu-run/hsu/internal/trim"
 	"github.com/hsu-run/hsu/logs"
 	"github.com/hsu-run/hsu/osadapters"
 	"github.com/hsu-run/hsu/osadapters/platform"
@@ -144,6 +145,16 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 			sd.stop()
 		}
 	}()
+	// Once the start is over, the pages only it needed go back (the
+	// idle footprint of a supervisor that runs for months).
+	trimTimer := time.AfterFunc(trimAfter, func() {
+		if n, err := trim.Executable(); err != nil {
+			logger.Debug("trim", "err", err)
+		} else {
+			logger.Debug("trimmed the start's program pages", "mapped_bytes", n)
+		}
+	})
+	defer trimTimer.Stop()
 	logger.Info("hsu running", "config", *file, "workers", len(cfg.Workers), "state_dir", *stateDir, "pid", os.Getpid(), "version", version)
 	stopping := false
 	for {
@@ -278,3 +289,7 @@ func isReexecSignal(sig os.Signal) bool {
 	}
 	return false
 }
+
+// trimAfter is when the start's program pages go back: the first spawns
+// and the config's parsing are done by then.
+const trimAfter = 5 * time.Second
