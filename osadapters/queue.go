@@ -54,11 +54,14 @@ func (q *queue) drain(buf []engine.Event) ([]engine.Event, time.Duration) {
 	if len(q.items) > 0 {
 		lag = time.Since(q.since)
 	}
+	n := len(q.items)
 	buf = append(buf[:0], q.items...)
 	clear(q.items)
 	q.items = q.items[:0]
-	if cap(q.items) > 256 {
-		q.items = nil // a burst's backlog is not kept
+	if cap(q.items) > 256 && cap(q.items) > 2*n {
+		// A burst's backlog is not kept; a backlog that recurs (a tick's
+		// samples of 1000 instances) is, rather than made anew each time.
+		q.items = nil
 	}
 	q.mu.Unlock()
 	return buf, lag

@@ -41,6 +41,9 @@ type instFiles struct {
 	v1Pids, v1Blkio              int
 	// the leader's /proc files (-1 when absent)
 	stat, pio, fdDir int
+	// statm and task: the leader's resident set and threads, cheaper
+	// than stat where the CPU comes from the cgroup (-1 when absent)
+	statm, taskDir int
 
 	source string
 	kernel engine.Enforced
@@ -51,7 +54,7 @@ type instFiles struct {
 
 func (f *instFiles) close() {
 	for _, fd := range []int{f.cpuStat, f.procs, f.memCurrent, f.memStat, f.memEvts, f.pidsCurrent, f.ioStat, f.pidsEvts,
-		f.v1MemUsage, f.v1MemStat, f.v1OOM, f.v1Pids, f.v1Blkio, f.stat, f.pio, f.fdDir} {
+		f.v1MemUsage, f.v1MemStat, f.v1OOM, f.v1Pids, f.v1Blkio, f.stat, f.pio, f.fdDir, f.statm, f.taskDir} {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
@@ -73,6 +76,10 @@ func (u *Unix) openInstFiles(h engine.Handle, p Proc) *instFiles {
 		pidsCurrent: -1, ioStat: -1, pidsEvts: -1, v1MemUsage: -1, v1MemStat: -1, v1OOM: -1, v1Pids: -1, v1Blkio: -1}
 	proc := "/proc/" + strconv.Itoa(p.PID)
 	f.stat, f.pio = openRO(proc+"/stat"), openRO(proc+"/io")
+	f.statm, f.taskDir = openRO(proc+"/statm"), -1
+	if fd, err := unixOpenDir(proc + "/task"); err == nil {
+		f.taskDir = fd
+	}
 	f.fdDir, _ = unixOpenDir(proc + "/fd")
 	f.source = "proc"
 	c := u.cg
@@ -382,11 +389,26 @@ func (u *Unix) Sample(h engine.Handle, p Proc) (engine.Usage, error) {
 		if !leader {
 			dir = "/proc/" + strconv.Itoa(pid)
 		}
-		// One read of /proc/PID/stat gives the resident set, the threads
-		// and the CPU time: utime, stime, cutime, cstime (fields 14-17),
-		// num_threads (20), rss (24).
-		if memFromProc || pidsFromProc || cpuFromProc {
-			if b, err := u.readProc(f.stat, leader, procPath(dir, pid, "/stat"), buf); err == nil {
+		// Where the CPU comes from the cgroup, the leader's resident set is
+		// statm's and its threads are its task dir's links (1 µs and 0.5
+		// µs here, against 3 µs for stat).
+		if leader && !cpuFromProc && f.statm >= 0 && f.taskDir >= 0 {
+			if memFromProc && !multi {
+				if b, err := pread(f.statm, buf); err == nil {
+					us.Memory += fieldInt(b, 1) * int64(os.Getpagesize())
+				}
+			}
+			if pidsFromProc {
+				var st unix.Stat_t
+				if unix.Fstat(f.taskDir, &st) == nil && st.Nlink > 2 {
+					us.Pids += int(st.Nlink) - 2 // "." and ".."
+				}
+			}
+		} else if memFromProc || pidsFromProc || cpuFromProc {
+			// One read of /proc/PID/stat gives the resident set, the
+			// threads and the CPU time: utime, stime, cutime, cstime
+			// (fields 14-17), num_threads (20), rss (24).
+			if b, err := u.readProc(f.stat, leader, dir, pid, "/stat", buf); err == nil {
 				if i := bytes.LastIndexByte(b, ')'); i >= 0 {
 					st := b[i+1:]
 					ticks += fieldInt(st, 11) + fieldInt(st, 12) + fieldInt(st, 13) + fieldInt(st, 14)
@@ -407,7 +429,7 @@ func (u *Unix) Sample(h engine.Handle, p Proc) (engine.Usage, error) {
 			}
 		}
 		if ioFromProc {
-			if b, err := u.readProc(f.pio, leader, procPath(dir, pid, "/io"), buf); err == nil {
+			if b, err := u.readProc(f.pio, leader, dir, pid, "/io", buf); err == nil {
 				us.IORead += keyColon(b, "read_bytes")
 				us.IOWrite += keyColon(b, "write_bytes")
 			}
@@ -440,11 +462,11 @@ func procPath(dir string, pid int, file string) string {
 
 // readProc reads one of a process's /proc files: the leader's through
 // its open descriptor, another's by path.
-func (u *Unix) readProc(fd int, leader bool, path string, buf []byte) ([]byte, error) {
+func (u *Unix) readProc(fd int, leader bool, dir string, pid int, file string, buf []byte) ([]byte, error) {
 	if leader && fd >= 0 {
-		return pread(fd, buf)
+		return pread(fd, buf) // no path built: nothing allocated per sample
 	}
-	return readInto(path, buf)
+	return readInto(procPath(dir, pid, file), buf)
 }
 
 // keyKB reads "Key:   123 kB" (smaps_rollup) in bytes.

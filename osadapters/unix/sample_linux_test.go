@@ -3,6 +3,8 @@ package unix
 import (
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,5 +128,80 @@ func TestCountFDs(t *testing.T) {
 	buf := make([]byte, 8192)
 	if a, b := countFDs(fd, buf), countDirents(fd, buf); a != b || a < 3 {
 		t.Fatalf("countFDs %d, countDirents %d", a, b)
+	}
+}
+
+// TestHelperSleeper is not a test: TestSampleOneProcess starts the test
+// binary as a multi-threaded single process that sleeps.
+func TestHelperSleeper(t *testing.T) {
+	if os.Getenv("HSU_TEST_SLEEPER") != "1" {
+		t.Skip("helper process only")
+	}
+	time.Sleep(30 * time.Second)
+	os.Exit(0)
+}
+
+// TestSampleOneProcess: a single-process instance's resident set and
+// threads are the kernel's own (/proc/PID/status), through each source.
+func TestSampleOneProcess(t *testing.T) {
+	for i, cgroups := range []bool{true, false} {
+		name := map[bool]string{true: "cgroup", false: "process group"}[cgroups]
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			u, err := New(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { u.Close() })
+			if cg := u.cg; cg != nil {
+				t.Cleanup(cg.removeSubtree)
+			}
+			if cgroups && u.cg == nil {
+				t.Skip("no writable cgroup2 tree here (needs root or a delegated cgroup)")
+			}
+			if !cgroups {
+				u.cg = nil
+			}
+			spec := &config.Worker{Name: "w", Workdir: dir, Command: []string{os.Args[0], "-test.run=^TestHelperSleeper$"}}
+			h := engine.Handle{Worker: "w", Replica: 1, Gen: uint64(200 + i)}
+			p, err := u.Spawn(h, spec, append(os.Environ(), "HSU_TEST_SLEEPER=1"), nil, nullSink{}, func(ExitStatus) {})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { u.Kill(h, p) })
+			if !cgroups {
+				u.Release(h, p)
+			}
+			status := func(key string) int64 {
+				b, _ := os.ReadFile("/proc/" + strconv.Itoa(p.PID) + "/status")
+				for _, l := range strings.Split(string(b), "\n") {
+					if f := strings.Fields(l); len(f) >= 2 && f[0] == key+":" {
+						n, _ := strconv.ParseInt(f[1], 10, 64)
+						return n
+					}
+				}
+				return 0
+			}
+			// Past the exec helper's hold (process groups), running the
+			// program, whose runtime starts its threads at once.
+			waitCond(t, 10*time.Second, func() bool {
+				cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(p.PID) + "/cmdline")
+				args := strings.Split(string(cmdline), "\x00")
+				return len(args) > 1 && args[1] == "-test.run=^TestHelperSleeper$" && status("Threads") >= 3
+			})
+			before := status("Threads")
+			u.PrepareSamples()
+			us, err := u.Sample(h, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The runtime may start a thread meanwhile.
+			if after := status("Threads"); int64(us.Pids) < before || int64(us.Pids) > after {
+				t.Errorf("pids %d, want the process's threads (%d, then %d)", us.Pids, before, after)
+			}
+			if rss := status("VmRSS") << 10; us.Memory < rss/2 || us.Memory > rss*2 {
+				t.Errorf("memory %d, want about VmRSS %d", us.Memory, rss)
+			}
+		})
 	}
 }
