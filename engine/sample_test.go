@@ -106,15 +106,7 @@ func TestLimitEvents(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, `
-version: 1
-workers:
-  api:
-    command: [api]
-    resources: `+tt.resources[:len(tt.resources)-1]+`, monitor_interval: 1s}
-`)
-			h.start()
-			h.run("api", 1)
+			h := runningWith(t, tt.resources)
 			h.fire("api", 1, TimerSample)
 			h.step(Event{Kind: EvSample, H: h.handle("api", 1), Usage: tt.usage})
 			n := h.find(ActNotice, "api", 1)
@@ -249,6 +241,22 @@ workers:
 	}
 }
 
+// runningWith is worker api running with resources (a flow mapping),
+// sampled every second.
+func runningWith(t *testing.T, resources string) *harness {
+	t.Helper()
+	h := newHarness(t, `
+version: 1
+workers:
+  api:
+    command: [api]
+    resources: `+resources[:len(resources)-1]+`, monitor_interval: 1s}
+`)
+	h.start()
+	h.run("api", 1)
+	return h
+}
+
 func equalBools(a, b []bool) bool {
 	if len(a) != len(b) {
 		return false
@@ -283,15 +291,7 @@ func TestCrossingSequences(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, `
-version: 1
-workers:
-  api:
-    command: [api]
-    resources: `+tt.resources[:len(tt.resources)-1]+`, monitor_interval: 1s}
-`)
-			h.start()
-			h.run("api", 1)
+			h := runningWith(t, tt.resources)
 			var got []bool
 			for _, u := range tt.usages {
 				h.fire("api", 1, TimerSample)

@@ -583,7 +583,7 @@ func (w *World) kernelLimits(p *proc, r config.Resources) {
 		p.cpuMax = float64(c.Max)
 		p.kernel |= engine.EnforcedCPU
 	}
-	if l := r.Pids; l != nil && l.Max > 0 && w.plat.kernelMemory() {
+	if l := r.Pids; l != nil && l.Max > 0 && (w.plat.Cgroups || w.plat.JobLimits) { // pids.max, a job's process limit
 		p.kernel |= engine.EnforcedPids
 	}
 }

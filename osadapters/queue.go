@@ -46,6 +46,12 @@ func (q *queue) postAll(evs []engine.Event) {
 	}
 }
 
+// keepBuffer reports whether a buffer of capacity c that last held n
+// events is kept for the next use: a burst's is not (an idle hsu stays
+// small); one that recurs, a tick's samples of 1000 instances, is,
+// rather than made anew every time.
+func keepBuffer(c, n int) bool { return c <= 256 || c <= 2*n }
+
 // drain takes every queued event, and says how long the oldest waited
 // (the loop's lag).
 func (q *queue) drain(buf []engine.Event) ([]engine.Event, time.Duration) {
@@ -58,9 +64,7 @@ func (q *queue) drain(buf []engine.Event) ([]engine.Event, time.Duration) {
 	buf = append(buf[:0], q.items...)
 	clear(q.items)
 	q.items = q.items[:0]
-	if cap(q.items) > 256 && cap(q.items) > 2*n {
-		// A burst's backlog is not kept; a backlog that recurs (a tick's
-		// samples of 1000 instances) is, rather than made anew each time.
+	if !keepBuffer(cap(q.items), n) {
 		q.items = nil
 	}
 	q.mu.Unlock()

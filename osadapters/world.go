@@ -161,9 +161,7 @@ func (d *Driver) Run(ctx context.Context) error {
 			return ctx.Err()
 		case <-d.w.inbox.notify:
 		}
-		if cap(batch) > 256 && cap(batch) > 2*len(batch) {
-			// A burst's batch is not kept (the last batch was far smaller);
-			// one that recurs, a tick's samples of 1000, is.
+		if !keepBuffer(cap(batch), len(batch)) {
 			batch = nil
 		}
 		var lag time.Duration

@@ -215,16 +215,34 @@ func (p Platform) planLinux(w *config.Worker, path string) []Enforcement {
 	return out
 }
 
+// IOKnob is one io limit as the kernel takes it: its key in cgroup2's
+// io.max and its cgroup v1 blkio file.
+type IOKnob struct {
+	Key, V1File string
+	Value       int64
+}
+
+// IOKnobs are the knobs l sets, in io.max's order.
+func IOKnobs(l *config.IOLimit) []IOKnob {
+	var out []IOKnob
+	for _, k := range []IOKnob{
+		{"rbps", "blkio.throttle.read_bps_device", int64(l.ReadBPS)},
+		{"wbps", "blkio.throttle.write_bps_device", int64(l.WriteBPS)},
+		{"riops", "blkio.throttle.read_iops_device", int64(l.ReadIOPS)},
+		{"wiops", "blkio.throttle.write_iops_device", int64(l.WriteIOPS)},
+	} {
+		if k.Value > 0 {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // ioFilesV1 are the blkio files that hold l.
 func ioFilesV1(l *config.IOLimit) []string {
 	var f []string
-	for _, x := range []struct {
-		set  bool
-		name string
-	}{{l.ReadBPS > 0, "read_bps_device"}, {l.WriteBPS > 0, "write_bps_device"}, {l.ReadIOPS > 0, "read_iops_device"}, {l.WriteIOPS > 0, "write_iops_device"}} {
-		if x.set {
-			f = append(f, "blkio.throttle."+x.name)
-		}
+	for _, k := range IOKnobs(l) {
+		f = append(f, k.V1File)
 	}
 	return f
 }
@@ -304,8 +322,10 @@ func planFixed(w *config.Worker, path, job string) []Enforcement {
 // the platform's fixed rules report the rest).
 func (p Platform) checkPlan(cfg *config.Config, report func(path, msg string)) {
 	for _, e := range p.Plan(cfg) {
-		// An unmanaged worker's limits are the fixed rules' (checkLinux).
-		if e.How == ByNone && e.Why != "" && cfg.Workers[e.Worker].Type != config.TypeUnmanaged {
+		// An unmanaged worker's cpu, pids and fds are the fixed rules'
+		// (checkLinux), which say what to use instead.
+		fixed := cfg.Workers[e.Worker].Type == config.TypeUnmanaged && (e.Resource == "cpu" || e.Resource == "pids" || e.Resource == "fds")
+		if e.How == ByNone && e.Why != "" && !fixed {
 			report(e.Path, e.Why)
 		}
 	}

@@ -183,6 +183,12 @@ func TestPlatformLinux(t *testing.T) {
       cpu: {max: 1}
       pids: {max: 10}
       fds: {max: 100}`, []string{"workers.w.resources.cpu.policy", "workers.w.resources.fds", "workers.w.resources.pids"}},
+		{"unmanaged: io and memory.high are a cgroup's", `
+    type: unmanaged
+    pidfile: /run/db.pid
+    resources:
+      memory: {max: 1Gi, policy: throttle}
+      io: {write_bps: 1Mi, device: "8:0"}`, []string{"workers.w.resources.io", "workers.w.resources.memory.policy"}},
 		{"unmanaged: cpu warn only, default policy", `
     type: unmanaged
     pidfile: /run/db.pid

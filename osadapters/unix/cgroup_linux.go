@@ -21,6 +21,7 @@ import (
 	"github.com/hsu-run/hsu/config"
 	"github.com/hsu-run/hsu/engine"
 	"github.com/hsu-run/hsu/osadapters/exechelper"
+	"github.com/hsu-run/hsu/osadapters/platform"
 )
 
 // cgroups puts each instance in its own cgroup under the cgroup2 tree
@@ -301,20 +302,10 @@ func kernelLimits(spec *config.Worker) (map[string]limitFiles, error) {
 func ioLimitFiles(dev string, l *config.IOLimit) limitFiles {
 	var f limitFiles
 	line := dev
-	for _, x := range []struct {
-		v      int64
-		v2, v1 string
-	}{
-		{int64(l.ReadBPS), "rbps", "blkio.throttle.read_bps_device"},
-		{int64(l.WriteBPS), "wbps", "blkio.throttle.write_bps_device"},
-		{int64(l.ReadIOPS), "riops", "blkio.throttle.read_iops_device"},
-		{int64(l.WriteIOPS), "wiops", "blkio.throttle.write_iops_device"},
-	} {
-		if x.v > 0 {
-			n := strconv.FormatInt(x.v, 10)
-			line += " " + x.v2 + "=" + n
-			f.v1 = append(f.v1, limitFile{x.v1, dev + " " + n, false})
-		}
+	for _, k := range platform.IOKnobs(l) {
+		n := strconv.FormatInt(k.Value, 10)
+		line += " " + k.Key + "=" + n
+		f.v1 = append(f.v1, limitFile{k.V1File, dev + " " + n, false})
 	}
 	f.v2 = []limitFile{{"io.max", line, false}}
 	return f

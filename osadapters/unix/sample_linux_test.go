@@ -57,20 +57,7 @@ func TestSampleIsCumulative(t *testing.T) {
 		name := map[bool]string{true: "cgroup", false: "process group"}[cgroups]
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			u, err := New(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { u.Close() })
-			if cg := u.cg; cg != nil {
-				t.Cleanup(cg.removeSubtree)
-			}
-			if cgroups && u.cg == nil {
-				t.Skip("no writable cgroup2 tree here (needs root or a delegated cgroup)")
-			}
-			if !cgroups {
-				u.cg = nil
-			}
+			u := sampleUnix(t, dir, cgroups)
 			marker := filepath.Join(dir, "burnt")
 			// A child burns CPU and exits; the instance then sleeps with a
 			// second process, holding a descriptor open on fd 7.
@@ -131,6 +118,27 @@ func TestCountFDs(t *testing.T) {
 	}
 }
 
+// sampleUnix is a Unix adapter on dir, with its instances in cgroups or
+// (cgroups false) in process groups only; it skips where there are none.
+func sampleUnix(t *testing.T, dir string, cgroups bool) *Unix {
+	t.Helper()
+	u, err := New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { u.Close() })
+	if cg := u.cg; cg != nil {
+		t.Cleanup(cg.removeSubtree)
+	}
+	if cgroups && u.cg == nil {
+		t.Skip("no writable cgroup2 tree here (needs root or a delegated cgroup)")
+	}
+	if !cgroups {
+		u.cg = nil
+	}
+	return u
+}
+
 // TestHelperSleeper is not a test: TestSampleOneProcess starts the test
 // binary as a multi-threaded single process that sleeps.
 func TestHelperSleeper(t *testing.T) {
@@ -148,20 +156,7 @@ func TestSampleOneProcess(t *testing.T) {
 		name := map[bool]string{true: "cgroup", false: "process group"}[cgroups]
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			u, err := New(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { u.Close() })
-			if cg := u.cg; cg != nil {
-				t.Cleanup(cg.removeSubtree)
-			}
-			if cgroups && u.cg == nil {
-				t.Skip("no writable cgroup2 tree here (needs root or a delegated cgroup)")
-			}
-			if !cgroups {
-				u.cg = nil
-			}
+			u := sampleUnix(t, dir, cgroups)
 			spec := &config.Worker{Name: "w", Workdir: dir, Command: []string{os.Args[0], "-test.run=^TestHelperSleeper$"}}
 			h := engine.Handle{Worker: "w", Replica: 1, Gen: uint64(200 + i)}
 			p, err := u.Spawn(h, spec, append(os.Environ(), "HSU_TEST_SLEEPER=1"), nil, nullSink{}, func(ExitStatus) {})
